@@ -1,0 +1,267 @@
+//! The database a service owns: SQLite (embedded default, a file created if missing, WAL) or
+//! PostgreSQL (production), chosen by URL, behind one `sqlx` Any pool so every query is written
+//! once. Queries use `$1`-style parameters, which both backends accept.
+//!
+//! Portability rules for SQL in closeloop: integers are BIGINT (money in minor units, times in
+//! microseconds since the epoch), text is TEXT, no backend-specific types; `SUM` is cast to BIGINT
+//! and `AVG` to DOUBLE PRECISION because the Any driver has no NUMERIC.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, SqlStr, Transaction};
+
+use crate::settings::DatabaseSettings;
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded file database; one process writes.
+    Sqlite,
+    /// Server database; many replicas share it.
+    Postgres,
+}
+
+/// Errors opening or migrating a database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names no supported backend.
+    #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
+    UnsupportedUrl(String),
+    /// The SQLite file's folder could not be created.
+    #[error("creating the folder of {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Connecting failed.
+    #[error("connecting to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// One migration embedded in the binary: version, description, SQL.
+pub type EmbeddedMigration = (i64, &'static str, &'static str);
+
+/// A service's schema, written once per backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    /// Applied on SQLite.
+    pub sqlite: &'static [EmbeddedMigration],
+    /// Applied on PostgreSQL.
+    pub postgres: &'static [EmbeddedMigration],
+}
+
+#[derive(Debug)]
+struct Embedded(Vec<EmbeddedMigration>);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<Output = Result<Vec<Migration>, Box<dyn std::error::Error + Send + Sync>>>
+                + Send,
+        >,
+    > {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .into_iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        description.into(),
+                        MigrationType::Simple,
+                        SqlStr::from_static(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// A pool to the service's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens the database named by `settings.url`, creating a SQLite file (and its folder) if
+    /// missing.
+    ///
+    /// # Errors
+    /// [`DbError`] when the URL is unsupported or the database cannot be reached.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Db, DbError> {
+        install_default_drivers();
+        let (backend, url) = normalise_url(&settings.url)?;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms));
+        if backend == Backend::Sqlite {
+            options = options.min_connections(1).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; NORMAL sync is durable across
+                    // process crashes in WAL mode and avoids an fsync per commit.
+                    conn.execute(sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    ))
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await.map_err(DbError::Connect)?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies the kit's schema and then the service's migrations, those not applied yet.
+    ///
+    /// # Errors
+    /// [`DbError::Migrate`] when a migration fails or an applied one was changed.
+    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), DbError> {
+        let pick = |m: &Migrations| match self.backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let source: Vec<EmbeddedMigration> = pick(&crate::KIT_MIGRATIONS)
+            .iter()
+            .chain(pick(migrations))
+            .copied()
+            .collect();
+        let migrator = Migrator::new(Embedded(source))
+            .await
+            .map_err(DbError::Migrate)?;
+        migrator.run(&self.pool).await.map_err(DbError::Migrate)
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
+    /// read transaction tries to upgrade.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn normalise_url(url: &str) -> Result<(Backend, String), DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| DbError::UnsupportedUrl(url.to_owned()))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(DbError::UnsupportedUrl(format!(
+            "{url} (closeloop keeps its data in a file)"
+        )));
+    }
+    let path = Path::new(path);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|source| DbError::Folder {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .join(path)
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut query = query.to_owned();
+    if !query.split('&').any(|kv| kv.starts_with("mode=")) {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str("mode=rwc");
+    }
+    Ok((
+        Backend::Sqlite,
+        format!("sqlite://{}?{query}", path.display()),
+    ))
+}
+
+/// Whether a database error is worth retrying later (the database is down, busy, or the pool is
+/// exhausted) rather than a bug.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY (5) / SQLITE_LOCKED (6); PostgreSQL class 08 (connection) and 57P0x
+            // (shutdown), 40001/40P01 (serialization failure, deadlock).
+            let code = db.code().unwrap_or_default();
+            matches!(code.as_ref(), "5" | "6" | "40001" | "40P01")
+                || code.starts_with("08")
+                || code.starts_with("57P0")
+        }
+        _ => false,
+    }
+}
+
+/// Whether the error is a unique or primary key violation, on either backend.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_become_absolute_and_creatable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a/b/x.db");
+        let (backend, url) = normalise_url(&format!("sqlite://{}", file.display())).unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert!(url.ends_with("x.db?mode=rwc"), "{url}");
+        assert!(dir.path().join("a/b").is_dir());
+        assert!(normalise_url("sqlite::memory:").is_err());
+        assert!(normalise_url("mysql://x").is_err());
+        assert_eq!(
+            normalise_url("postgres://u@h/db").unwrap().0,
+            Backend::Postgres
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! The errors closeloop APIs answer with, and the one table that maps them to gRPC status codes
+//! with `google.rpc` rich details.
+//!
+//! Domain code says *what* went wrong as a [`Problem`]; only [`Problem::into_status`] decides how a
+//! client sees it. Internal causes are logged here with their whole chain and never sent.
+
+use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Boxed error used as the cause of an internal problem.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// One invalid request field (`google.rpc.BadRequest.FieldViolation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Path of the field in the request, e.g. `opportunity.line_items[2].quantity`.
+    pub field: String,
+    /// What is wrong, for a person.
+    pub description: String,
+}
+
+/// One unmet gate (`google.rpc.PreconditionFailure.Violation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateViolation {
+    /// The gate, a stable lower_snake code such as `qualification` or `discount_approval`.
+    pub gate: String,
+    /// What the gate is about, e.g. `line_items/3` or `stage`.
+    pub subject: String,
+    /// What is missing, for a person.
+    pub description: String,
+}
+
+/// Everything a closeloop API call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// The request itself is malformed: INVALID_ARGUMENT with `BadRequest`.
+    #[error("invalid argument: {}", first_field(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The request is well formed but the resource is not in a state that allows it:
+    /// FAILED_PRECONDITION with `PreconditionFailure` naming each unmet gate.
+    #[error("failed precondition: {}", first_gate(.0))]
+    FailedPrecondition(Vec<GateViolation>),
+    /// NOT_FOUND with `ResourceInfo`.
+    #[error("{resource} {name} not found")]
+    NotFound {
+        /// Resource type, e.g. `closeloop.opportunities.v1.Opportunity`.
+        resource: &'static str,
+        /// Resource name as the client sent it.
+        name: String,
+    },
+    /// ALREADY_EXISTS.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// ABORTED: a concurrent change (etag mismatch, lost optimistic-concurrency race).
+    #[error("aborted: {0}")]
+    Aborted(String),
+    /// PERMISSION_DENIED: authenticated, but this caller may not do this.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// UNAUTHENTICATED: no valid credentials.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// UNAVAILABLE: a dependency (the database, a peer) cannot be reached; retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// RESOURCE_EXHAUSTED: the server sheds load; retry with backoff.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
+    /// INTERNAL: a bug or an unexpected failure. The cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+fn first_field(v: &[FieldViolation]) -> String {
+    v.first()
+        .map(|f| format!("{}: {}", f.field, f.description))
+        .unwrap_or_default()
+}
+
+fn first_gate(v: &[GateViolation]) -> String {
+    v.first()
+        .map(|g| format!("{} ({}): {}", g.gate, g.subject, g.description))
+        .unwrap_or_default()
+}
+
+impl Problem {
+    /// One invalid field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Problem::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// One unmet gate.
+    pub fn gate(
+        gate: impl Into<String>,
+        subject: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Problem::FailedPrecondition(vec![GateViolation {
+            gate: gate.into(),
+            subject: subject.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// An internal failure with its cause.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Problem::Internal(cause.into())
+    }
+
+    /// The gRPC status a client receives. This is the table: each problem kind has exactly one
+    /// code, and its details carry what a client needs to act on it.
+    pub fn into_status(self) -> Status {
+        let message = self.to_string();
+        match self {
+            Problem::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Problem::FailedPrecondition(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_precondition_failure_violation(v.gate, v.subject, v.description);
+                }
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            Problem::NotFound { resource, name } => Status::with_error_details(
+                Code::NotFound,
+                message,
+                ErrorDetails::with_resource_info(resource, name, "", "not found"),
+            ),
+            Problem::AlreadyExists(_) => Status::new(Code::AlreadyExists, message),
+            Problem::Aborted(_) => Status::new(Code::Aborted, message),
+            Problem::PermissionDenied(_) => Status::new(Code::PermissionDenied, message),
+            Problem::Unauthenticated(_) => Status::new(Code::Unauthenticated, message),
+            Problem::Unavailable(_) => Status::new(Code::Unavailable, message),
+            Problem::ResourceExhausted(_) => Status::new(Code::ResourceExhausted, message),
+            Problem::Internal(cause) => {
+                tracing::error!(error = %Chain(cause.as_ref()), "internal error");
+                Status::new(Code::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl From<Problem> for Status {
+    fn from(problem: Problem) -> Self {
+        problem.into_status()
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(err: sqlx::Error) -> Self {
+        if crate::db::is_transient(&err) {
+            tracing::warn!(error = %Chain(&err), "database unavailable");
+            Problem::Unavailable("the database is unavailable, retry later".into())
+        } else {
+            Problem::Internal(err.into())
+        }
+    }
+}
+
+/// Displays an error with all its sources: `outer: inner: root`.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
+/// Collects field violations while a request is converted, so the client hears about every bad
+/// field at once instead of one per round trip.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// No violations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Keeps the value of a parse, or records its error against `field`.
+    pub fn check<T, E: fmt::Display>(
+        &mut self,
+        field: impl Into<String>,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Ends collection: `Ok(value)` when clean.
+    ///
+    /// # Errors
+    /// [`Problem::InvalidArgument`] listing every recorded violation.
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Problem> {
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(Problem::InvalidArgument(self.0))
+        }
+    }
+
+    /// Ends collection when there is no value to build.
+    ///
+    /// # Errors
+    /// [`Problem::InvalidArgument`] listing every recorded violation.
+    pub fn into_result(self) -> Result<(), Problem> {
+        self.finish(|| ())
+    }
+}

@@ -1,0 +1,152 @@
+//! `request_id` idempotency (AIP-155): a mutating call repeated with the same `request_id` returns
+//! the first answer and changes nothing.
+//!
+//! The answer is stored in the same transaction as the change it reports, so either both exist or
+//! neither does. Two identical calls racing each other: the loser's insert hits the primary key,
+//! its transaction rolls back, and it returns the winner's stored answer.
+
+use prost::Message;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use crate::auth::Principal;
+use crate::db::{Db, is_unique_violation};
+use crate::error::Problem;
+
+/// Longest accepted `request_id`.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The identity of one mutating request: method, caller and `request_id`, plus a fingerprint of
+/// the request body to catch a `request_id` reused for a different request.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    key: String,
+    fingerprint: i64,
+}
+
+impl RequestKey {
+    /// The key of a request, or `None` when it carries no `request_id`.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT on `request_id` when it is too long or not printable ASCII.
+    pub fn new<M: Message>(
+        method: &str,
+        principal: &Principal,
+        request_id: &str,
+        request: &M,
+    ) -> Result<Option<RequestKey>, Problem> {
+        if request_id.is_empty() {
+            return Ok(None);
+        }
+        if request_id.len() > MAX_REQUEST_ID_LEN
+            || !request_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Problem::invalid(
+                "request_id",
+                format!(
+                    "must be 1 to {MAX_REQUEST_ID_LEN} printable ASCII characters (a UUID is recommended)"
+                ),
+            ));
+        }
+        let bytes = request.encode_to_vec();
+        Ok(Some(RequestKey {
+            key: format!("{method}\n{}\n{request_id}", principal.subject),
+            fingerprint: fnv64(&bytes) as i64,
+        }))
+    }
+}
+
+fn fnv64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The stored answer for `key`, if the request was already applied.
+///
+/// # Errors
+/// INVALID_ARGUMENT when the `request_id` was used for a different request; database errors.
+pub async fn lookup<M: Message + Default>(
+    conn: &mut AnyConnection,
+    key: &RequestKey,
+) -> Result<Option<M>, Problem> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT fingerprint, response FROM idempotency_keys WHERE key = $1")
+            .bind(&key.key)
+            .fetch_optional(conn)
+            .await?;
+    match row {
+        None => Ok(None),
+        Some((fingerprint, _)) if fingerprint != key.fingerprint => Err(Problem::invalid(
+            "request_id",
+            "already used for a different request",
+        )),
+        Some((_, response)) => M::decode(response.as_slice())
+            .map(Some)
+            .map_err(Problem::internal),
+    }
+}
+
+/// Runs `work` in a write transaction, exactly once per request key: a repeat returns the stored
+/// answer without running `work`; the answer is stored in the transaction `work` used.
+///
+/// # Errors
+/// Whatever `work` fails with (nothing is stored then), and database errors.
+pub async fn once<M, F>(
+    db: &Db,
+    key: Option<&RequestKey>,
+    now_micros: i64,
+    work: F,
+) -> Result<M, Problem>
+where
+    M: Message + Default,
+    F: AsyncFnOnce(&mut Transaction<'static, Any>) -> Result<M, Problem>,
+{
+    let mut tx = db.begin().await?;
+    if let Some(key) = key
+        && let Some(previous) = lookup::<M>(&mut tx, key).await?
+    {
+        return Ok(previous);
+    }
+    let response = work(&mut tx).await?;
+    if let Some(key) = key {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (key, fingerprint, response, create_time) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.key)
+        .bind(key.fingerprint)
+        .bind(response.encode_to_vec())
+        .bind(now_micros)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                // A concurrent twin committed first: drop our work, answer with theirs.
+                tx.rollback().await?;
+                let mut conn = db.pool().acquire().await?;
+                return lookup::<M>(&mut conn, key)
+                    .await?
+                    .ok_or_else(|| Problem::Aborted("concurrent duplicate request".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tx.commit().await?;
+    Ok(response)
+}
+
+/// Deletes stored answers older than `older_than_micros`; returns how many.
+///
+/// # Errors
+/// Database errors.
+pub async fn purge(db: &Db, older_than_micros: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE create_time < $1")
+        .bind(older_than_micros)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

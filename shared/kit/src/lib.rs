@@ -1,0 +1,39 @@
+//! What every closeloop service needs, in one place: settings, telemetry, the database, the gRPC
+//! server with its layers, authentication, the error table, paging, idempotency, the outbox, and
+//! outgoing calls to peers.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod client;
+pub mod convert;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod layers;
+pub mod outbox;
+pub mod paging;
+pub mod server;
+pub mod settings;
+pub mod telemetry;
+pub mod time;
+pub mod types;
+
+pub use auth::{Principal, Role};
+pub use error::{Problem, Violations};
+
+/// The kit's own schema (idempotency keys, outbox), applied before a service's migrations.
+/// Kit versions are below 100; services number theirs from 100.
+pub const KIT_MIGRATIONS: db::Migrations = db::Migrations {
+    sqlite: &[(
+        1,
+        "kit: idempotency keys and outbox",
+        include_str!("../migrations/sqlite/0001_kit.sql"),
+    )],
+    postgres: &[(
+        1,
+        "kit: idempotency keys and outbox",
+        include_str!("../migrations/postgres/0001_kit.sql"),
+    )],
+};

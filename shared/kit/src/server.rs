@@ -1,0 +1,237 @@
+//! Serving a closeloop service: its gRPC services plus health and reflection, behind the standard
+//! layers, on a listener the caller bound (port 0 allowed), until a shutdown future resolves.
+//!
+//! The same function serves production processes, `closeloop up` and the tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::auth::Authenticator;
+use crate::db::Db;
+use crate::layers::{AdmissionLayer, AuthLayer, DeadlineLayer, TraceLayer};
+use crate::settings::ServerSettings;
+
+/// How often the database behind a service is probed for the health status.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Failures that stop a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Binding the listen address failed.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// The transport failed.
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Binds `addr` (e.g. `127.0.0.1:0`).
+///
+/// # Errors
+/// [`ServeError::Bind`] when the address is malformed or taken.
+pub async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// What a service hands to [`serve`].
+pub struct Service {
+    /// The service's gRPC services, already configured (message size limits).
+    pub routes: Routes,
+    /// Their fully qualified names, e.g. `closeloop.opportunities.v1.OpportunityService`: what
+    /// health reports and reflection lists.
+    pub names: Vec<&'static str>,
+    /// The service's database, probed for health.
+    pub db: Db,
+}
+
+/// Serves `service` on `listener` until `shutdown` resolves, then drains: health turns
+/// NOT_SERVING, no new connections are accepted, in-flight calls get up to
+/// `settings.shutdown_grace_ms` to finish.
+///
+/// # Errors
+/// [`ServeError`] when reflection cannot be built or the transport fails.
+pub async fn serve(
+    listener: TcpListener,
+    service: Service,
+    settings: &ServerSettings,
+    auth: Authenticator,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(closeloop_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for name in &service.names {
+        reflection = reflection.with_service_name(*name);
+    }
+    let reflection = reflection
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let routes = service
+        .routes
+        .add_service(health_service)
+        .add_service(reflection);
+
+    // Known before the first call is accepted, so a probe never sees an unknown service.
+    let initial = db_status(&service.db).await;
+    set_all(&reporter, &service.names, initial).await;
+    let (draining_tx, draining_rx) = watch::channel(false);
+    let probe = tokio::spawn(probe_health(
+        initial,
+        reporter.clone(),
+        service.names.clone(),
+        service.db.clone(),
+        draining_rx,
+    ));
+
+    let layers = tower::ServiceBuilder::new()
+        // Outermost so every call, even one refused below, is traced in the caller's trace.
+        .layer(TraceLayer)
+        // Bounds the whole call, including time spent in the layers below.
+        .layer(DeadlineLayer::new(settings.request_timeout()))
+        // Sheds excess load before any work (token checks, database) is spent on it.
+        .layer(AdmissionLayer::new(settings.concurrency_limit))
+        // Innermost: only admitted calls pay for token verification and reach handlers.
+        .layer(AuthLayer::new(auth))
+        .into_inner();
+
+    let names = service.names.clone();
+    let signal = {
+        let reporter = reporter.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("draining: refusing new connections, finishing in-flight calls");
+            let _ = draining_tx.send(true);
+            set_all(&reporter, &names, ServingStatus::NotServing).await;
+        }
+    };
+    let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        signal.await;
+        let _ = drain_started_tx.send(());
+    };
+
+    if let Some(addr) = local {
+        tracing::info!(%addr, services = ?service.names, "serving");
+    }
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(layers)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, signal);
+    tokio::pin!(server);
+
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    let result = tokio::select! {
+        result = &mut server => result.map_err(ServeError::from),
+        () = async {
+            if drain_started_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(grace_ms = settings.shutdown_grace_ms, "in-flight calls did not finish in the grace period; stopping anyway");
+            Ok(())
+        }
+    };
+    probe.abort();
+    result
+}
+
+async fn set_all(reporter: &HealthReporter, names: &[&'static str], status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// Keeps the health status in line with the database: NOT_SERVING while it does not answer,
+/// and for good once draining starts.
+async fn probe_health(
+    initial: ServingStatus,
+    reporter: HealthReporter,
+    names: Vec<&'static str>,
+    db: Db,
+    mut draining: watch::Receiver<bool>,
+) {
+    let mut last = initial;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(HEALTH_PROBE_INTERVAL) => {}
+            _ = draining.changed() => {}
+        }
+        if *draining.borrow() {
+            return;
+        }
+        let status = db_status(&db).await;
+        if *draining.borrow() {
+            return;
+        }
+        if last != status {
+            if status == ServingStatus::NotServing {
+                tracing::warn!("database unreachable: health is NOT_SERVING");
+            } else {
+                tracing::info!("database reachable again: health is SERVING");
+            }
+            set_all(&reporter, &names, status).await;
+            last = status;
+        }
+    }
+}
+
+async fn db_status(db: &Db) -> ServingStatus {
+    if db.ping().await {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    }
+}
+
+/// A future that resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

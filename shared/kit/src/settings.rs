@@ -1,0 +1,209 @@
+//! Settings: built-in defaults, then an optional TOML file, then `CLOSELOOP_…` environment
+//! variables, each layer overriding the one before.
+//!
+//! Environment keys use `__` between levels: `CLOSELOOP_DATABASE__URL` sets `database.url`,
+//! `CLOSELOOP_OPPORTUNITIES__MARGIN_FLOOR_BPS` sets `opportunities.margin_floor_bps`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable naming the optional settings file.
+pub const CONFIG_FILE_ENV: &str = "CLOSELOOP_CONFIG";
+
+/// Settings shared by every service process. A service's own settings embed these with
+/// `#[serde(flatten)]` next to its own section (which is why this level accepts unknown keys;
+/// every section below it refuses them).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CommonSettings {
+    /// The gRPC server.
+    pub server: ServerSettings,
+    /// The service's own database.
+    pub database: DatabaseSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Bearer token verification.
+    pub auth: crate::auth::AuthSettings,
+    /// Delivery of commands owed to other services.
+    pub outbox: OutboxSettings,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on, e.g. `0.0.0.0:50051`. Port 0 picks a free port.
+    pub listen: String,
+    /// Longest a call may run before it fails with DEADLINE_EXCEEDED (a shorter client
+    /// deadline wins).
+    pub request_timeout_ms: u64,
+    /// Calls served at once; more are refused with RESOURCE_EXHAUSTED instead of queueing.
+    pub concurrency_limit: usize,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// How long a shutdown waits for in-flight calls before it stops anyway.
+    pub shutdown_grace_ms: u64,
+}
+
+impl ServerSettings {
+    /// `request_timeout_ms` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a call waits for a pooled connection before UNAVAILABLE.
+    pub acquire_timeout_ms: u64,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// OTLP/gRPC collector endpoint, e.g. `http://otel-collector:4317`. Empty: no export.
+    #[serde(default)]
+    pub otlp_endpoint: String,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `info,closeloop_kit=debug`. `RUST_LOG` wins.
+    pub log_filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// How often the relay looks for due commands when idle.
+    pub poll_interval_ms: u64,
+    /// Commands claimed per round.
+    pub batch_size: u32,
+    /// First retry delay; doubles per failed attempt.
+    pub initial_backoff_ms: u64,
+    /// Longest retry delay.
+    pub max_backoff_ms: u64,
+    /// How long a claimed command stays reserved by one relay replica.
+    pub lease_ms: u64,
+    /// Deadline of each delivery call.
+    pub call_timeout_ms: u64,
+}
+
+/// Defaults every service starts from, as TOML (the same shape a settings file has).
+pub const COMMON_DEFAULTS: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+request_timeout_ms = 10000
+concurrency_limit = 512
+max_message_bytes = 4194304
+shutdown_grace_ms = 20000
+
+[database]
+url = "sqlite://data/closeloop.db"
+max_connections = 8
+acquire_timeout_ms = 5000
+
+[telemetry]
+otlp_endpoint = ""
+log_format = "human"
+log_filter = "info"
+
+[auth]
+issuer = "closeloop"
+audience = "closeloop"
+
+[outbox]
+poll_interval_ms = 500
+batch_size = 32
+initial_backoff_ms = 500
+max_backoff_ms = 300000
+lease_ms = 30000
+call_timeout_ms = 5000
+"#;
+
+/// Loads settings of type `S`: `COMMON_DEFAULTS`, then `service_defaults`, then the file (the
+/// `file` argument, else `$CLOSELOOP_CONFIG` when set), then the environment.
+///
+/// # Errors
+/// When the file is missing or malformed, or a value does not fit `S`.
+pub fn load<S: DeserializeOwned>(
+    service_defaults: &str,
+    file: Option<&Path>,
+) -> Result<S, config::ConfigError> {
+    let mut builder = Config::builder()
+        .add_source(File::from_str(COMMON_DEFAULTS, FileFormat::Toml))
+        .add_source(File::from_str(service_defaults, FileFormat::Toml));
+    let env_file = std::env::var(CONFIG_FILE_ENV)
+        .ok()
+        .filter(|s| !s.is_empty());
+    if let Some(path) = file.map(|p| p.to_string_lossy().into_owned()).or(env_file) {
+        builder = builder.add_source(File::new(&path, FileFormat::Toml).required(true));
+    }
+    builder
+        .add_source(
+            Environment::with_prefix("CLOSELOOP")
+                .prefix_separator("_")
+                .separator("__")
+                .ignore_empty(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct S {
+        #[serde(flatten)]
+        common: CommonSettings,
+        demo: Demo,
+    }
+
+    #[derive(Deserialize)]
+    struct Demo {
+        knob: u32,
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"0.0.0.0:1\"\n[demo]\nknob = 7\n[auth]\nissuer = \"x\"\naudience = \"y\"\n",
+        )
+        .unwrap();
+        let s: S = load("[demo]\nknob = 1\n", Some(&path)).unwrap();
+        assert_eq!(s.common.server.listen, "0.0.0.0:1");
+        assert_eq!(s.common.auth.issuer, "x");
+        assert_eq!(s.demo.knob, 7);
+        assert_eq!(s.common.server.concurrency_limit, 512);
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let r: Result<S, _> = load("[demo]\nknob = 1\n", Some(Path::new("/nonexistent.toml")));
+        assert!(r.is_err());
+    }
+}
