@@ -89,54 +89,84 @@ pub async fn lookup<M: Message + Default>(
     }
 }
 
-/// Runs `work` in a write transaction, exactly once per request key: a repeat returns the stored
-/// answer without running `work`; the answer is stored in the transaction `work` used.
+/// How [`begin`] found a request.
+pub enum Begun<'k, M> {
+    /// Already applied: the stored answer, to return as is.
+    Repeat(M),
+    /// New: do the work in [`Work::conn`], then [`Work::commit`] the answer.
+    Fresh(Work<'k>),
+}
+
+/// A write transaction for one request; dropped without commit, it rolls back.
+pub struct Work<'k> {
+    db: Db,
+    tx: Transaction<'static, Any>,
+    key: Option<&'k RequestKey>,
+    now_micros: i64,
+}
+
+/// Starts a request's write transaction, or finds that it was already applied.
 ///
 /// # Errors
-/// Whatever `work` fails with (nothing is stored then), and database errors.
-pub async fn once<M, F>(
+/// INVALID_ARGUMENT when the `request_id` was used for a different request; database errors.
+pub async fn begin<'k, M: Message + Default>(
     db: &Db,
-    key: Option<&RequestKey>,
+    key: Option<&'k RequestKey>,
     now_micros: i64,
-    work: F,
-) -> Result<M, Problem>
-where
-    M: Message + Default,
-    F: AsyncFnOnce(&mut Transaction<'static, Any>) -> Result<M, Problem>,
-{
+) -> Result<Begun<'k, M>, Problem> {
     let mut tx = db.begin().await?;
     if let Some(key) = key
         && let Some(previous) = lookup::<M>(&mut tx, key).await?
     {
-        return Ok(previous);
+        return Ok(Begun::Repeat(previous));
     }
-    let response = work(&mut tx).await?;
-    if let Some(key) = key {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (key, fingerprint, response, create_time) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&key.key)
-        .bind(key.fingerprint)
-        .bind(response.encode_to_vec())
-        .bind(now_micros)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                // A concurrent twin committed first: drop our work, answer with theirs.
-                tx.rollback().await?;
-                let mut conn = db.pool().acquire().await?;
-                return lookup::<M>(&mut conn, key)
-                    .await?
-                    .ok_or_else(|| Problem::Aborted("concurrent duplicate request".into()));
+    Ok(Begun::Fresh(Work {
+        db: db.clone(),
+        tx,
+        key,
+        now_micros,
+    }))
+}
+
+impl Work<'_> {
+    /// The transaction to do the work in.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Stores `response` under the request key and commits everything. When a concurrent
+    /// twin of the request committed first, this work is rolled back and the twin's answer
+    /// returned.
+    ///
+    /// # Errors
+    /// Database errors (nothing is committed then).
+    pub async fn commit<M: Message + Default>(mut self, response: M) -> Result<M, Problem> {
+        if let Some(key) = self.key {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (key, fingerprint, response, create_time) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&key.key)
+            .bind(key.fingerprint)
+            .bind(response.encode_to_vec())
+            .bind(self.now_micros)
+            .execute(&mut *self.tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    self.tx.rollback().await?;
+                    let mut conn = self.db.pool().acquire().await?;
+                    return lookup::<M>(&mut conn, key)
+                        .await?
+                        .ok_or_else(|| Problem::Aborted("concurrent duplicate request".into()));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
+        self.tx.commit().await?;
+        Ok(response)
     }
-    tx.commit().await?;
-    Ok(response)
 }
 
 /// Deletes stored answers older than `older_than_micros`; returns how many.
@@ -149,4 +179,34 @@ pub async fn purge(db: &Db, older_than_micros: i64) -> Result<u64, sqlx::Error> 
         .execute(db.pool())
         .await?;
     Ok(done.rows_affected())
+}
+
+/// How long stored answers (and delivered outbox commands) are kept.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Every hour, deletes stored answers and delivered outbox commands older than [`RETENTION`],
+/// until `stop` turns true.
+pub fn spawn_housekeeping(
+    db: Db,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let cutoff = crate::time::now_micros() - RETENTION.as_micros() as i64;
+            if let Err(e) = purge(&db, cutoff).await {
+                tracing::warn!(error = %crate::error::Chain(&e), "purging idempotency keys failed");
+            }
+            if let Err(e) = sqlx::query("DELETE FROM outbox WHERE deliver_time < $1")
+                .bind(cutoff)
+                .execute(db.pool())
+                .await
+            {
+                tracing::warn!(error = %crate::error::Chain(&e), "purging delivered outbox commands failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
 }

@@ -1,0 +1,568 @@
+//! The opportunities database: one SQL text for SQLite and PostgreSQL.
+//!
+//! Each opportunity is a row of queryable columns in `opportunities` (filters, keyset paging,
+//! report sums) plus its whole aggregate as JSON in `opportunity_documents`. Writes keep both in
+//! one transaction and check the version (optimistic concurrency); stage changes are appended to
+//! `stage_changes` for duration reports.
+
+use closeloop_kit::db::{Backend, Db, Migrations};
+use closeloop_kit::time::epoch_days;
+use closeloop_kit::{Problem, db::is_unique_violation};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+
+use crate::domain::opportunity::{Kind, LossReason, Opportunity, StageChange};
+use crate::domain::policy::Policy;
+use crate::domain::reports::{
+    CompetitorRow, ForecastRow, OutcomeRow, ReasonRow, StageDuration, WonRow,
+};
+use crate::domain::stage::{ForecastCategory, Stage};
+
+/// The service's schema.
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[(
+        100,
+        "opportunities",
+        include_str!("../../migrations/sqlite/0100_opportunities.sql"),
+    )],
+    postgres: &[(
+        100,
+        "opportunities",
+        include_str!("../../migrations/postgres/0100_opportunities.sql"),
+    )],
+};
+
+/// Filters of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this owner.
+    pub owner: Option<String>,
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// Only this stage.
+    pub stage: Option<Stage>,
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only open ones.
+    pub open_only: bool,
+}
+
+impl ListFilter {
+    /// A stable description, for page-token fingerprints.
+    pub fn fingerprint(&self) -> u64 {
+        closeloop_kit::paging::fingerprint(&[
+            self.owner.as_deref().unwrap_or(""),
+            self.account_id.as_deref().unwrap_or(""),
+            self.stage.map_or("", Stage::code),
+            self.kind.map_or("", Kind::code),
+            if self.open_only { "open" } else { "" },
+        ])
+    }
+}
+
+/// The slice of opportunities a report covers.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// Owners; empty = everyone.
+    pub owners: Vec<String>,
+    /// First day (epoch days).
+    pub start_day: i64,
+    /// Last day (epoch days).
+    pub end_day: i64,
+    /// Currency.
+    pub currency: String,
+}
+
+/// Access to the opportunities tables.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+/// Builds `$n, $n+1, …` placeholders for an `IN` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn decode(body: &str) -> Result<Opportunity, Problem> {
+    serde_json::from_str(body).map_err(Problem::internal)
+}
+
+fn encode(o: &Opportunity) -> Result<String, Problem> {
+    serde_json::to_string(o).map_err(Problem::internal)
+}
+
+fn bind_columns<'q>(
+    q: Query<'q, Any, AnyArguments>,
+    o: &Opportunity,
+) -> Query<'q, Any, AnyArguments> {
+    let close = o.close.as_ref();
+    q.bind(o.owner.clone())
+        .bind(o.account.account_id.clone())
+        .bind(o.stage.code())
+        .bind(o.kind.code())
+        .bind(i64::from(o.stage.is_open()))
+        .bind(o.currency.as_str().to_owned())
+        .bind(o.amount())
+        .bind(o.list_amount())
+        .bind(o.probability_override.map(i64::from))
+        .bind(o.forecast_category().code())
+        .bind(epoch_days(o.forecast_date()))
+        .bind(o.create_time.div_euclid(86_400_000_000))
+        .bind(close.map(|c| epoch_days(c.close_date)))
+        .bind(close.and_then(|c| c.loss_reason).map(LossReason::code))
+        .bind(close.map(|c| c.competitor.clone()).unwrap_or_default())
+        .bind(o.prior_contract_value)
+        .bind(o.version)
+}
+
+const COLUMNS: &str = "owner, account_id, stage, kind, is_open, currency, amount_minor, \
+    list_amount_minor, probability_override, forecast_category, forecast_day, create_day, \
+    close_day, loss_reason, competitor, prior_contract_minor, version";
+
+impl Store {
+    /// A store over `db` (migrated by the caller).
+    pub fn new(db: Db) -> Self {
+        Store { db }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Inserts a new opportunity in the caller's transaction.
+    ///
+    /// # Errors
+    /// ALREADY_EXISTS on a duplicate id; database errors.
+    pub async fn insert(&self, conn: &mut AnyConnection, o: &Opportunity) -> Result<(), Problem> {
+        let sql = format!(
+            "INSERT INTO opportunities (id, {COLUMNS}) VALUES ($18, {})",
+            placeholders(1, 17)
+        );
+        let result = bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), o)
+            .bind(o.id.clone())
+            .execute(&mut *conn)
+            .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Problem::AlreadyExists(format!(
+                    "{} already exists",
+                    o.name()
+                )));
+            }
+            other => {
+                other?;
+            }
+        }
+        sqlx::query("INSERT INTO opportunity_documents (id, body) VALUES ($1, $2)")
+            .bind(o.id.clone())
+            .bind(encode(o)?)
+            .execute(&mut *conn)
+            .await?;
+        self.append_changes(conn, o, &o.stage_history).await
+    }
+
+    /// Reads an opportunity inside a write transaction, locking it on PostgreSQL until commit.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn load_for_update(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Option<Opportunity>, Problem> {
+        let sql = match self.db.backend() {
+            Backend::Postgres => "SELECT body FROM opportunity_documents WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT body FROM opportunity_documents WHERE id = $1",
+        };
+        let row: Option<(String,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+        row.map(|(body,)| decode(&body)).transpose()
+    }
+
+    /// Writes a changed opportunity whose stored version is `expected_version`, appending
+    /// `new_changes` to the stage history table.
+    ///
+    /// # Errors
+    /// ABORTED when the stored version moved on (a concurrent change); database errors.
+    pub async fn save(
+        &self,
+        conn: &mut AnyConnection,
+        o: &Opportunity,
+        expected_version: i64,
+        previous_owner: &str,
+        new_changes: &[StageChange],
+    ) -> Result<(), Problem> {
+        let sets = COLUMNS
+            .split(", ")
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("UPDATE opportunities SET {sets} WHERE id = $18 AND version = $19");
+        let done = bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), o)
+            .bind(o.id.clone())
+            .bind(expected_version)
+            .execute(&mut *conn)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(Problem::Aborted(format!(
+                "{} was changed concurrently; read it again",
+                o.name()
+            )));
+        }
+        sqlx::query("UPDATE opportunity_documents SET body = $1 WHERE id = $2")
+            .bind(encode(o)?)
+            .bind(o.id.clone())
+            .execute(&mut *conn)
+            .await?;
+        if previous_owner != o.owner {
+            sqlx::query("UPDATE stage_changes SET owner = $1 WHERE opportunity_id = $2")
+                .bind(o.owner.clone())
+                .bind(o.id.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
+        self.append_changes(conn, o, new_changes).await
+    }
+
+    async fn append_changes(
+        &self,
+        conn: &mut AnyConnection,
+        o: &Opportunity,
+        changes: &[StageChange],
+    ) -> Result<(), Problem> {
+        let first_seq = o.stage_history.len() - changes.len();
+        for (i, c) in changes.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO stage_changes (opportunity_id, seq, owner, from_stage, to_stage, \
+                 change_time, time_in_stage) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(o.id.clone())
+            .bind((first_seq + i) as i64)
+            .bind(o.owner.clone())
+            .bind(c.from.code())
+            .bind(c.to.code())
+            .bind(c.time)
+            .bind(c.time_in_stage)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one opportunity.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get(&self, id: &str) -> Result<Option<Opportunity>, Problem> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT body FROM opportunity_documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        row.map(|(body,)| decode(&body)).transpose()
+    }
+
+    /// Lists opportunities after `after` (an id), oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Opportunity>, Problem> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut push = |condition: &str, value: String| {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("${}", values.len())));
+        };
+        if let Some(after) = after {
+            push("o.id > ?", after.to_owned());
+        }
+        if let Some(owner) = &filter.owner {
+            push("o.owner = ?", owner.clone());
+        }
+        if let Some(account) = &filter.account_id {
+            push("o.account_id = ?", account.clone());
+        }
+        if let Some(stage) = filter.stage {
+            push("o.stage = ?", stage.code().to_owned());
+        }
+        if let Some(kind) = filter.kind {
+            push("o.kind = ?", kind.code().to_owned());
+        }
+        if filter.open_only {
+            conditions.push("o.is_open = 1".to_owned());
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT d.body FROM opportunities o JOIN opportunity_documents d ON d.id = o.id \
+             {where_clause} ORDER BY o.id LIMIT {limit}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in values {
+            query = query.bind(v);
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| decode(&r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    /// Builds `WHERE` conditions for a report scope over `day_column`; parameters start at
+    /// `$1` (currency), `$2`, `$3` (days), then the owners.
+    fn scope_sql(scope: &ReportScope, day_column: &str, first_extra: usize) -> String {
+        let mut sql = format!("currency = $1 AND {day_column} BETWEEN $2 AND $3");
+        if !scope.owners.is_empty() {
+            sql.push_str(&format!(
+                " AND owner IN ({})",
+                placeholders(first_extra, scope.owners.len())
+            ));
+        }
+        sql
+    }
+
+    fn bind_scope<'q>(
+        mut q: Query<'q, Any, AnyArguments>,
+        scope: &ReportScope,
+    ) -> Query<'q, Any, AnyArguments> {
+        q = q
+            .bind(scope.currency.clone())
+            .bind(scope.start_day)
+            .bind(scope.end_day);
+        for owner in &scope.owners {
+            q = q.bind(owner.clone());
+        }
+        q
+    }
+
+    /// Forecast sums per (category, open?) for opportunities counting in the period.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn forecast(
+        &self,
+        scope: &ReportScope,
+        policy: &Policy,
+    ) -> Result<Vec<ForecastRow>, Problem> {
+        let n = 4 + scope.owners.len();
+        let probability = format!(
+            "CASE WHEN probability_override IS NOT NULL THEN probability_override \
+             WHEN stage = 'PROSPECTING' THEN ${} WHEN stage = 'QUALIFICATION' THEN ${} \
+             WHEN stage = 'PROPOSAL' THEN ${} WHEN stage = 'NEGOTIATION' THEN ${} \
+             WHEN stage = 'CLOSED_WON' THEN 100 ELSE 0 END",
+            n,
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        let sql = format!(
+            "SELECT forecast_category, is_open, COUNT(*) AS n, \
+             CAST(SUM(amount_minor) AS BIGINT) AS amount, \
+             CAST(SUM(amount_minor * ({probability}) / 100) AS BIGINT) AS weighted \
+             FROM opportunities WHERE {} GROUP BY forecast_category, is_open",
+            Self::scope_sql(scope, "forecast_day", 4)
+        );
+        let q = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
+            .bind(i64::from(policy.prospecting_probability))
+            .bind(i64::from(policy.qualification_probability))
+            .bind(i64::from(policy.proposal_probability))
+            .bind(i64::from(policy.negotiation_probability));
+        let rows = q.fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let category: String = r.try_get("forecast_category")?;
+                Ok(ForecastRow {
+                    category: ForecastCategory::from_code(&category)
+                        .ok_or_else(|| Problem::internal(format!("unknown category {category}")))?,
+                    open: r.try_get::<i64, _>("is_open")? != 0,
+                    count: r.try_get("n")?,
+                    amount: r.try_get("amount")?,
+                    weighted: r.try_get("weighted")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closed opportunities of the period per (kind, closed stage).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn outcomes(&self, scope: &ReportScope) -> Result<Vec<OutcomeRow>, Problem> {
+        let sql = format!(
+            "SELECT kind, stage, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
+             CAST(SUM(close_day - create_day) AS BIGINT) AS cycle \
+             FROM opportunities WHERE is_open = 0 AND {} GROUP BY kind, stage",
+            Self::scope_sql(scope, "close_day", 4)
+        );
+        let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                let stage: String = r.try_get("stage")?;
+                Ok(OutcomeRow {
+                    kind: Kind::from_code(&kind)
+                        .ok_or_else(|| Problem::internal(format!("unknown kind {kind}")))?,
+                    stage: Stage::from_code(&stage)
+                        .ok_or_else(|| Problem::internal(format!("unknown stage {stage}")))?,
+                    count: r.try_get("n")?,
+                    amount: r.try_get("amount")?,
+                    cycle_days: r.try_get("cycle")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Lost opportunities of the period per loss reason.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn loss_reasons(&self, scope: &ReportScope) -> Result<Vec<ReasonRow>, Problem> {
+        let sql = format!(
+            "SELECT loss_reason, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount \
+             FROM opportunities WHERE stage = 'CLOSED_LOST' AND {} GROUP BY loss_reason",
+            Self::scope_sql(scope, "close_day", 4)
+        );
+        let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .filter_map(|r| {
+                let reason: Option<String> = r.try_get("loss_reason").ok()?;
+                let reason = LossReason::from_code(reason.as_deref()?)?;
+                Some(Ok(ReasonRow {
+                    reason,
+                    count: r.try_get("n").ok()?,
+                    amount: r.try_get("amount").ok()?,
+                }))
+            })
+            .collect()
+    }
+
+    /// Lost opportunities of the period per competitor (names compared case-insensitively).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn competitors(&self, scope: &ReportScope) -> Result<Vec<CompetitorRow>, Problem> {
+        let sql = format!(
+            "SELECT MIN(competitor) AS name, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount \
+             FROM opportunities WHERE stage = 'CLOSED_LOST' AND competitor <> '' AND {} \
+             GROUP BY LOWER(competitor)",
+            Self::scope_sql(scope, "close_day", 4)
+        );
+        let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CompetitorRow {
+                    competitor: r.try_get("name")?,
+                    count: r.try_get("n")?,
+                    amount: r.try_get("amount")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Won opportunities of the period per (owner, kind).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn won(&self, scope: &ReportScope) -> Result<Vec<WonRow>, Problem> {
+        let sql = format!(
+            "SELECT owner, kind, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
+             CAST(SUM(list_amount_minor) AS BIGINT) AS list_amount, \
+             CAST(SUM(COALESCE(prior_contract_minor, 0)) AS BIGINT) AS prior_value \
+             FROM opportunities WHERE stage = 'CLOSED_WON' AND {} GROUP BY owner, kind",
+            Self::scope_sql(scope, "close_day", 4)
+        );
+        let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(WonRow {
+                    owner: r.try_get("owner")?,
+                    kind: Kind::from_code(&kind)
+                        .ok_or_else(|| Problem::internal(format!("unknown kind {kind}")))?,
+                    count: r.try_get("n")?,
+                    amount: r.try_get("amount")?,
+                    list_amount: r.try_get("list_amount")?,
+                    prior_value: r.try_get("prior_value")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Time spent per stage over the changes between two instants (µs).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn stage_durations(
+        &self,
+        owners: &[String],
+        start_micros: i64,
+        end_micros: i64,
+    ) -> Result<Vec<StageDuration>, Problem> {
+        let mut sql = "SELECT from_stage, COUNT(*) AS n, \
+             CAST(SUM(time_in_stage) AS BIGINT) AS total, MAX(time_in_stage) AS longest \
+             FROM stage_changes WHERE change_time >= $1 AND change_time < $2"
+            .to_owned();
+        if !owners.is_empty() {
+            sql.push_str(&format!(
+                " AND owner IN ({})",
+                placeholders(3, owners.len())
+            ));
+        }
+        sql.push_str(" GROUP BY from_stage");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(start_micros)
+            .bind(end_micros);
+        for owner in owners {
+            q = q.bind(owner.clone());
+        }
+        let rows = q.fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let stage: String = r.try_get("from_stage")?;
+                let exits: i64 = r.try_get("n")?;
+                let total: i64 = r.try_get("total")?;
+                Ok(StageDuration {
+                    stage: Stage::from_code(&stage)
+                        .ok_or_else(|| Problem::internal(format!("unknown stage {stage}")))?,
+                    exits,
+                    average_micros: if exits > 0 { total / exits } else { 0 },
+                    max_micros: r.try_get("longest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Inserts many opportunities in one transaction (bulk loading, e.g. for benchmarks).
+    ///
+    /// # Errors
+    /// Database errors; nothing is inserted then.
+    pub async fn insert_many(&self, opportunities: &[Opportunity]) -> Result<(), Problem> {
+        let mut tx = self.db.begin().await?;
+        for o in opportunities {
+            self.insert(&mut tx, o).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
