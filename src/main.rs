@@ -1,1 +1,119 @@
-fn main() {}
+//! `closeloop`: runs the whole suite locally (`up`), mints tokens (`token`), runs one service in
+//! the foreground (`serve`), and measures the opportunities service (`bench`).
+
+#![forbid(unsafe_code)]
+
+mod bench;
+mod suite;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use closeloop_kit::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "closeloop",
+    version,
+    about = "The closeloop suite: opportunities to contracts to handoff to accounts"
+)]
+struct Cli {
+    /// Settings file (TOML) applied to every service (default: `$CLOSELOOP_CONFIG`);
+    /// `CLOSELOOP_…` variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts every service in this process, each with its own SQLite database under the data
+    /// folder, on its default port.
+    Up {
+        /// Where the databases and the local signing secret live.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Host the services listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
+    /// Prints a bearer token the running suite accepts.
+    Token {
+        /// The token's subject (who the caller is), e.g. `alice`.
+        #[arg(long)]
+        subject: String,
+        /// A role: sales_rep, sales_manager, finance, account_manager, operations, service.
+        /// Repeat for several.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// How long the token is valid, in hours.
+        #[arg(long, default_value_t = 12)]
+        hours: u64,
+        /// The data folder of `closeloop up` (holds the local signing secret).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Runs one service in the foreground with its production settings (what the per-service
+    /// binaries and containers run).
+    Serve {
+        /// The service: `opportunities`.
+        service: String,
+    },
+    /// Measures the opportunities service against a bare tonic echo server and, on PostgreSQL,
+    /// against pgbench. See the README.
+    Bench(bench::Args),
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        format!(
+            "unknown role {s:?}; one of: {}",
+            Role::ALL.map(Role::as_str).join(", ")
+        )
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("closeloop: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up { data_dir, host } => {
+                suite::up(cli.config.as_deref(), &data_dir, &host).await
+            }
+            Command::Token {
+                subject,
+                roles,
+                hours,
+                data_dir,
+            } => suite::token(
+                cli.config.as_deref(),
+                &data_dir,
+                &subject,
+                &roles,
+                Duration::from_secs(hours * 3600),
+            ),
+            Command::Serve { service } => suite::serve(cli.config.as_deref(), &service).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("closeloop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -17,6 +17,8 @@ pub mod paging;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod types;
 

@@ -70,9 +70,14 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
     }
     .map_err(|e| TelemetryError::Filter(e.to_string()))?;
 
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = match settings.log_format {
-        LogFormat::Human => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(true)
