@@ -105,6 +105,7 @@ impl OpportunityService for Api {
         request: Request<pb::CreateOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Create)?;
         let r = request.get_ref();
         let key = key("CreateOpportunity", &principal, &r.request_id, r)?;
         let new = convert::new_opportunity(r.opportunity.as_ref())?;
@@ -124,6 +125,7 @@ impl OpportunityService for Api {
         request: Request<pb::GetOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Read)?;
         let id = convert::opportunity_id("name", &request.get_ref().name)?;
         let o = self.app.get(&principal, &id).await?;
         Ok(Response::new(convert::opportunity(&o, &self.app.policy)))
@@ -134,6 +136,7 @@ impl OpportunityService for Api {
         request: Request<pb::ListOpportunitiesRequest>,
     ) -> Result<Response<pb::ListOpportunitiesResponse>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Read)?;
         let r = request.get_ref();
         let mut v = closeloop_kit::Violations::new();
         let size = v.check(
@@ -208,6 +211,7 @@ impl OpportunityService for Api {
         request: Request<pb::UpdateOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("UpdateOpportunity", &principal, &r.request_id, r)?;
         let o = r
@@ -243,6 +247,7 @@ impl OpportunityService for Api {
         request: Request<pb::AddLineItemRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("AddLineItem", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -267,6 +272,7 @@ impl OpportunityService for Api {
         request: Request<pb::UpdateLineItemRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("UpdateLineItem", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -296,6 +302,7 @@ impl OpportunityService for Api {
         request: Request<pb::RemoveLineItemRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("RemoveLineItem", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -320,6 +327,7 @@ impl OpportunityService for Api {
         request: Request<pb::QualifyOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("QualifyOpportunity", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -345,6 +353,7 @@ impl OpportunityService for Api {
         request: Request<pb::ApproveDiscountRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::ApproveDiscount)?;
         let r = request.get_ref();
         let key = key("ApproveDiscount", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -381,6 +390,7 @@ impl OpportunityService for Api {
         request: Request<pb::MoveOpportunityStageRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("MoveOpportunityStage", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -407,6 +417,7 @@ impl OpportunityService for Api {
         request: Request<pb::CloseOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Change)?;
         let r = request.get_ref();
         let key = key("CloseOpportunity", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
@@ -434,6 +445,7 @@ impl OpportunityService for Api {
         request: Request<pb::GetForecastRequest>,
     ) -> Result<Response<pb::Forecast>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Read)?;
         let r = request.get_ref();
         let report = report(
             &principal,
@@ -472,6 +484,7 @@ impl OpportunityService for Api {
         request: Request<pb::GetWinLossAnalysisRequest>,
     ) -> Result<Response<pb::WinLossAnalysis>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Read)?;
         let r = request.get_ref();
         let report = report(
             &principal,
@@ -536,6 +549,7 @@ impl OpportunityService for Api {
         request: Request<pb::GetRevenueMixRequest>,
     ) -> Result<Response<pb::RevenueMix>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Read)?;
         let r = request.get_ref();
         let report = report(
             &principal,
@@ -574,6 +588,7 @@ impl OpportunityService for Api {
         request: Request<pb::GetStageDurationsRequest>,
     ) -> Result<Response<pb::StageDurations>, Status> {
         let principal = Principal::of(&request)?;
+        access::require_role(&principal, Action::Read)?;
         let r = request.get_ref();
         let report = report(&principal, &r.owners, r.period.as_ref(), None)?;
         const DAY: i64 = 86_400_000_000;

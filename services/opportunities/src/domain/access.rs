@@ -87,6 +87,22 @@ pub fn authorize(principal: &Principal, action: Action, owner: &str) -> Result<(
     }
 }
 
+/// Refuses at once a caller none of whose roles may ever do `action`, before the request is
+/// even parsed (ownership is checked later, on the opportunity itself).
+///
+/// # Errors
+/// PERMISSION_DENIED.
+pub fn require_role(principal: &Principal, action: Action) -> Result<(), Problem> {
+    match scope(principal, action) {
+        Scope::Nothing => Err(Problem::PermissionDenied(format!(
+            "{} has no role that may {} opportunities",
+            principal.subject,
+            describe(action)
+        ))),
+        Scope::All | Scope::Own => Ok(()),
+    }
+}
+
 /// The owners a listing or report may cover: the requested ones when the caller reads all, or
 /// just the caller when it reads its own (asking for others is refused).
 ///

@@ -1,0 +1,298 @@
+//! Bad input: INVALID_ARGUMENT naming every bad field, and nothing changed.
+
+use closeloop_proto::common::v1 as common;
+use closeloop_proto::opportunities::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+async fn count(client: &mut Client) -> usize {
+    client
+        .list_opportunities(pb::ListOpportunitiesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunities
+        .len()
+}
+
+#[tokio::test]
+async fn each_invalid_field_is_named_and_nothing_is_created() {
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    let bad = pb::Opportunity {
+        account: Some(common::Party {
+            account_id: String::new(),
+            display_name: "Acme".into(),
+        }),
+        title: "  ".into(),
+        kind: 99,
+        source: 0,
+        currency_code: "EURO".into(),
+        expected_close_date: day(2026, 2, 30),
+        stakeholders: vec![pb::Stakeholder {
+            contact: Some(common::Contact {
+                display_name: "X".into(),
+                email: "not-an-email".into(),
+                ..Default::default()
+            }),
+            role: 0,
+            primary: true,
+        }],
+        probability_override_percent: 120,
+        prior_contract_value: Some(common::Money {
+            currency_code: "eur".into(),
+            amount_minor: 5,
+        }),
+        ..Default::default()
+    };
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest {
+            opportunity: Some(bad),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &[
+            "opportunity.account",
+            "opportunity.title",
+            "opportunity.kind",
+            "opportunity.source",
+            "opportunity.currency_code",
+            "opportunity.expected_close_date",
+            "opportunity.stakeholders[0].contact.email",
+            "opportunity.stakeholders[0].role",
+            "opportunity.probability_override_percent",
+            "opportunity.prior_contract_value",
+        ],
+    );
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest::default())
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["opportunity"]);
+
+    // Cross-field rules.
+    let mut renewal = new_opportunity("Renewal without prior value");
+    renewal.kind = pb::OpportunityKind::Renewal as i32;
+    renewal.source = pb::OpportunitySource::Referral as i32;
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest {
+            opportunity: Some(renewal),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(
+        &err,
+        &[
+            "opportunity.prior_contract_value",
+            "opportunity.referring_account",
+        ],
+    );
+
+    let mut two_primaries = new_opportunity("Two primaries");
+    two_primaries
+        .stakeholders
+        .push(two_primaries.stakeholders[0].clone());
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest {
+            opportunity: Some(two_primaries),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["opportunity.stakeholders"]);
+
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest {
+            opportunity: Some(new_opportunity("Starts won")),
+            initial_stage: pb::Stage::ClosedWon as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["initial_stage"]);
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest {
+            opportunity: Some(new_opportunity("Bad request id")),
+            request_id: "has spaces in it".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["request_id"]);
+    assert_eq!(count(&mut ana).await, 0);
+}
+
+#[tokio::test]
+async fn bad_names_masks_and_line_items_are_refused_without_change() {
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    let o = create(&mut ana, "Target").await;
+
+    for name in [
+        "",
+        "opportunities/",
+        "contracts/1",
+        "opportunities/../../etc",
+        "opportunities/a b",
+    ] {
+        let err = ana
+            .get_opportunity(pb::GetOpportunityRequest { name: name.into() })
+            .await
+            .unwrap_err();
+        assert_invalid(&err, &["name"]);
+    }
+    let err = ana
+        .get_opportunity(pb::GetOpportunityRequest {
+            name: "opportunities/0190aaaa-0000-7000-8000-000000000000".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    let update = |paths: &[&str]| pb::UpdateOpportunityRequest {
+        opportunity: Some(o.clone()),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+        ..Default::default()
+    };
+    assert_invalid(
+        &ana.update_opportunity(update(&[])).await.unwrap_err(),
+        &["update_mask"],
+    );
+    assert_invalid(
+        &ana.update_opportunity(update(&["stage"]))
+            .await
+            .unwrap_err(),
+        &["update_mask"],
+    );
+    assert_invalid(
+        &ana.update_opportunity(update(&["amount"]))
+            .await
+            .unwrap_err(),
+        &["update_mask"],
+    );
+
+    let bad_items = [
+        (
+            pb::LineItem {
+                quantity: 0,
+                ..line_item(100, 90, 10, 1)
+            },
+            "line_item.quantity",
+        ),
+        (
+            pb::LineItem {
+                list_unit_price: money(0),
+                ..line_item(100, 90, 10, 1)
+            },
+            "line_item.list_unit_price",
+        ),
+        (
+            pb::LineItem {
+                sold_unit_price: money(-1),
+                ..line_item(100, 90, 10, 1)
+            },
+            "line_item.sold_unit_price",
+        ),
+        (
+            pb::LineItem {
+                unit_cost: None,
+                ..line_item(100, 90, 10, 1)
+            },
+            "line_item.unit_cost",
+        ),
+        (
+            pb::LineItem {
+                product_id: String::new(),
+                ..line_item(100, 90, 10, 1)
+            },
+            "line_item.product_id",
+        ),
+        (
+            pb::LineItem {
+                list_unit_price: Some(common::Money {
+                    currency_code: "USD".into(),
+                    amount_minor: 100,
+                }),
+                ..line_item(100, 90, 10, 1)
+            },
+            "line_item.list_unit_price",
+        ),
+        (
+            pb::LineItem {
+                quantity: 1_000_000_000,
+                ..line_item(1_000_000_000_000_000, 1_000_000_000_000_000, 0, 1)
+            },
+            "line_item",
+        ),
+    ];
+    for (item, field) in bad_items {
+        let err = ana
+            .add_line_item(pb::AddLineItemRequest {
+                name: o.name.clone(),
+                line_item: Some(item),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_invalid(&err, &[field]);
+    }
+    let err = move_to(&mut ana, &o.name, pb::Stage::Unspecified)
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["stage"]);
+    let err = move_to(&mut ana, &o.name, pb::Stage::ClosedWon)
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["stage"]);
+    let err = ana
+        .approve_discount(pb::ApproveDiscountRequest {
+            name: o.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "authorization is checked before the body"
+    );
+    let err = app
+        .manager()
+        .approve_discount(pb::ApproveDiscountRequest {
+            name: o.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["line_item_id", "reason"]);
+    assert_eq!(get(&mut ana, &o.name).await, o);
+}
+
+#[tokio::test]
+async fn currency_is_locked_once_priced() {
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    let o = create(&mut ana, "Currency").await;
+    let o = add_item(&mut ana, &o.name, line_item(100, 100, 10, 1)).await;
+    let mut usd = o.clone();
+    usd.currency_code = "USD".into();
+    let err = ana
+        .update_opportunity(pb::UpdateOpportunityRequest {
+            opportunity: Some(usd),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["currency_code".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_gate(&err, "currency_locked", None);
+    assert_eq!(get(&mut ana, &o.name).await, o);
+}
