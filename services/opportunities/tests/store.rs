@@ -1,0 +1,413 @@
+//! The opportunities store against a real database: SQLite by default, PostgreSQL when
+//! `CLOSELOOP_TEST_DATABASE_URL` names a server. One suite, both backends.
+
+use closeloop_kit::Problem;
+use closeloop_kit::db::Db;
+use closeloop_kit::testing::TestDatabase;
+use closeloop_kit::time::epoch_days;
+use closeloop_kit::types::{CurrencyCode, Money};
+use closeloop_opportunities::domain::opportunity::{
+    Actor, Closing, EvaluationProcess, Kind, LossReason, NewLineItem, NewOpportunity, Opportunity,
+    Outcome, Party, QualificationAnswers, Source,
+};
+use closeloop_opportunities::domain::policy::Policy;
+use closeloop_opportunities::domain::stage::{ForecastCategory, Stage};
+use closeloop_opportunities::store::{ListFilter, MIGRATIONS, ReportScope, Store};
+use time::macros::date;
+
+async fn store() -> (TestDatabase, Store) {
+    let t = TestDatabase::new().await;
+    let db = Db::connect(&t.settings).await.unwrap();
+    db.migrate(&MIGRATIONS).await.unwrap();
+    // Migrating twice is a no-op.
+    db.migrate(&MIGRATIONS).await.unwrap();
+    (t, Store::new(db))
+}
+
+fn eur() -> CurrencyCode {
+    CurrencyCode::parse("EUR").unwrap()
+}
+
+fn actor() -> Actor {
+    Actor {
+        subject: "ana".into(),
+        role: "sales_rep".into(),
+    }
+}
+
+fn opportunity(id: &str, owner: &str, kind: Kind, account: &str) -> Opportunity {
+    let new = NewOpportunity {
+        account: Party {
+            account_id: account.into(),
+            display_name: account.into(),
+        },
+        owner: owner.into(),
+        title: format!("deal {id}"),
+        description: String::new(),
+        kind,
+        source: Source::Inbound,
+        currency: eur(),
+        expected_close_date: date!(2026 - 12 - 15),
+        stakeholders: vec![],
+        objectives: vec![],
+        evaluation: EvaluationProcess::default(),
+        next_step: None,
+        prior_contract_value: (kind == Kind::Renewal).then(|| Money::new(eur(), 1_000)),
+        referring_account: None,
+        probability_override: None,
+        forecast_override: None,
+    };
+    Opportunity::create(id.into(), new, owner.into(), Stage::Prospecting, 0).unwrap()
+}
+
+fn priced(o: &mut Opportunity, sold: i64) {
+    o.add_line_item(
+        NewLineItem {
+            product_id: "p".into(),
+            product_name: "P".into(),
+            quantity: 1,
+            list_unit: Money::new(eur(), 1_200),
+            sold_unit: Money::new(eur(), sold),
+            unit_cost: Money::new(eur(), 100),
+        },
+        1,
+    )
+    .unwrap();
+}
+
+fn win(o: &mut Opportunity, p: &Policy) {
+    o.move_to(Stage::Qualification, actor(), p, 10).unwrap();
+    o.qualify(
+        QualificationAnswers {
+            client_benefit: true,
+            realistic_expectations: true,
+            mature_partner: true,
+            notes: String::new(),
+        },
+        actor(),
+        11,
+    )
+    .unwrap();
+    o.move_to(Stage::Proposal, actor(), p, 12).unwrap();
+    o.close(
+        Closing {
+            outcome: Outcome::Won,
+            close_date: Some(date!(2026 - 06 - 01)),
+            loss_reason: None,
+            disqualification_reason: None,
+            competitor: String::new(),
+            notes: String::new(),
+        },
+        actor(),
+        p,
+        date!(2026 - 06 - 01),
+        86_400_000_000 * 3,
+    )
+    .unwrap();
+}
+
+async fn insert(store: &Store, o: &Opportunity) -> Result<(), Problem> {
+    let mut tx = store.db().begin().await.unwrap();
+    store.insert(&mut tx, o).await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
+/// Saves `o` (changed in memory from `previous_version`) like the application does.
+async fn save(
+    store: &Store,
+    o: &mut Opportunity,
+    previous_version: i64,
+    history_before: usize,
+) -> Result<(), Problem> {
+    o.version = previous_version + 1;
+    let mut tx = store.db().begin().await.unwrap();
+    let owner = o.owner.clone();
+    store
+        .save(
+            &mut tx,
+            o,
+            previous_version,
+            &owner,
+            &o.stage_history[history_before..],
+        )
+        .await?;
+    tx.commit().await.unwrap();
+    Ok(())
+}
+
+#[tokio::test]
+async fn inserted_opportunities_read_back_whole() {
+    let (_t, store) = store().await;
+    let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
+    priced(&mut o, 1_000);
+    insert(&store, &o).await.unwrap();
+    assert_eq!(store.get("0001").await.unwrap(), Some(o.clone()));
+    assert_eq!(store.get("nope").await.unwrap(), None);
+    assert!(matches!(
+        insert(&store, &o).await,
+        Err(Problem::AlreadyExists(_))
+    ));
+}
+
+#[tokio::test]
+async fn saves_check_the_version_and_append_history() {
+    let (_t, store) = store().await;
+    let p = Policy::default();
+    let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
+    insert(&store, &o).await.unwrap();
+
+    let before = o.stage_history.len();
+    o.move_to(Stage::Qualification, actor(), &p, 5).unwrap();
+    save(&store, &mut o, 1, before).await.unwrap();
+    assert_eq!(store.get("0001").await.unwrap().unwrap().version, 2);
+
+    // A writer that read version 1 loses.
+    let mut stale = o.clone();
+    stale.title = "stale".into();
+    assert!(matches!(
+        save(&store, &mut stale, 1, 1).await,
+        Err(Problem::Aborted(_))
+    ));
+    assert_eq!(store.get("0001").await.unwrap().unwrap().title, "deal 0001");
+
+    let durations = store.stage_durations(&[], 0, 100).await.unwrap();
+    assert_eq!(durations.len(), 1);
+    assert_eq!(durations[0].stage, Stage::Prospecting);
+    assert_eq!(durations[0].exits, 1);
+    assert_eq!(durations[0].average_micros, 5);
+    assert!(
+        store
+            .stage_durations(&["bob".into()], 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_by_id_with_every_filter() {
+    let (_t, store) = store().await;
+    let p = Policy::default();
+    for i in 0..10 {
+        let owner = if i % 2 == 0 { "ana" } else { "bob" };
+        let kind = if i < 5 {
+            Kind::NewBusiness
+        } else {
+            Kind::Expansion
+        };
+        let mut o = opportunity(
+            &format!("{i:04}"),
+            owner,
+            kind,
+            if i < 3 { "acme" } else { "globex" },
+        );
+        if i == 9 {
+            priced(&mut o, 1_150);
+            win(&mut o, &p);
+        }
+        insert(&store, &o).await.unwrap();
+    }
+    let ids = |v: Vec<Opportunity>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+    let all = ListFilter::default();
+    assert_eq!(
+        ids(store.list(&all, None, 3).await.unwrap()),
+        ["0000", "0001", "0002"]
+    );
+    assert_eq!(
+        ids(store.list(&all, Some("0002"), 3).await.unwrap()),
+        ["0003", "0004", "0005"]
+    );
+    assert_eq!(
+        ids(store.list(&all, Some("0009"), 3).await.unwrap()),
+        Vec::<String>::new()
+    );
+    let ana = ListFilter {
+        owner: Some("ana".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list(&ana, Some("0002"), 10).await.unwrap()),
+        ["0004", "0006", "0008"]
+    );
+    let acme = ListFilter {
+        account_id: Some("acme".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list(&acme, None, 10).await.unwrap()),
+        ["0000", "0001", "0002"]
+    );
+    let expansion_bob = ListFilter {
+        kind: Some(Kind::Expansion),
+        owner: Some("bob".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list(&expansion_bob, None, 10).await.unwrap()),
+        ["0005", "0007", "0009"]
+    );
+    let won = ListFilter {
+        stage: Some(Stage::ClosedWon),
+        ..Default::default()
+    };
+    assert_eq!(ids(store.list(&won, None, 10).await.unwrap()), ["0009"]);
+    let open = ListFilter {
+        open_only: true,
+        ..Default::default()
+    };
+    assert_eq!(store.list(&open, None, 100).await.unwrap().len(), 9);
+    assert_ne!(ana.fingerprint(), all.fingerprint());
+}
+
+#[tokio::test]
+async fn report_sums_match_the_opportunities() {
+    let (_t, store) = store().await;
+    let p = Policy::default();
+    // Open: 1,000 in PROSPECTING (10%), 1,100 in QUALIFICATION with a 55% override.
+    let mut a = opportunity("0001", "ana", Kind::NewBusiness, "acme");
+    priced(&mut a, 1_000);
+    insert(&store, &a).await.unwrap();
+    let mut b = opportunity("0002", "ana", Kind::Expansion, "acme");
+    priced(&mut b, 1_100);
+    b.move_to(Stage::Qualification, actor(), &p, 2).unwrap();
+    b.probability_override = Some(55);
+    insert(&store, &b).await.unwrap();
+    // Won: a renewal at 1,150 (prior 1,000), closed 2026-06-01, created on day 0.
+    let mut c = opportunity("0003", "bob", Kind::Renewal, "globex");
+    priced(&mut c, 1_150);
+    win(&mut c, &p);
+    insert(&store, &c).await.unwrap();
+    // Lost to "Initech" twice (different spelling), once on price.
+    for (id, reason, competitor) in [
+        ("0004", LossReason::Competitor, "Initech"),
+        ("0005", LossReason::Competitor, "INITECH"),
+        ("0006", LossReason::Price, ""),
+    ] {
+        let mut l = opportunity(id, "bob", Kind::NewBusiness, "x");
+        priced(&mut l, 500);
+        l.close(
+            Closing {
+                outcome: Outcome::Lost,
+                close_date: Some(date!(2026 - 07 - 01)),
+                loss_reason: Some(reason),
+                disqualification_reason: None,
+                competitor: competitor.into(),
+                notes: String::new(),
+            },
+            actor(),
+            &p,
+            date!(2026 - 07 - 01),
+            5,
+        )
+        .unwrap();
+        insert(&store, &l).await.unwrap();
+    }
+    // Another currency is not counted.
+    let mut usd = opportunity("0007", "ana", Kind::NewBusiness, "y");
+    usd.currency = CurrencyCode::parse("USD").unwrap();
+    insert(&store, &usd).await.unwrap();
+
+    let scope = |owners: Vec<String>| ReportScope {
+        owners,
+        start_day: epoch_days(date!(2026 - 01 - 01)),
+        end_day: epoch_days(date!(2026 - 12 - 31)),
+        currency: "EUR".into(),
+    };
+    let mut rows = store.forecast(&scope(vec![]), &p).await.unwrap();
+    rows.sort_by_key(|r| (r.category, r.open));
+    let summary: Vec<(ForecastCategory, bool, i64, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.category, r.open, r.count, r.amount, r.weighted))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (ForecastCategory::Pipeline, true, 2, 2_100, 100 + 605),
+            (ForecastCategory::Closed, false, 1, 1_150, 1_150),
+            (ForecastCategory::Omitted, false, 3, 1_500, 0),
+        ]
+    );
+    let ana_only = store
+        .forecast(&scope(vec!["ana".into()]), &p)
+        .await
+        .unwrap();
+    assert_eq!(ana_only.iter().map(|r| r.count).sum::<i64>(), 2);
+    // A period that excludes everything.
+    let empty = ReportScope {
+        start_day: 0,
+        end_day: 1,
+        ..scope(vec![])
+    };
+    assert!(store.forecast(&empty, &p).await.unwrap().is_empty());
+
+    let mut outcomes = store.outcomes(&scope(vec![])).await.unwrap();
+    outcomes.sort_by_key(|r| r.stage);
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(
+        (outcomes[0].stage, outcomes[0].count, outcomes[0].amount),
+        (Stage::ClosedWon, 1, 1_150)
+    );
+    assert_eq!(outcomes[0].cycle_days, epoch_days(date!(2026 - 06 - 01)));
+    assert_eq!(
+        (outcomes[1].stage, outcomes[1].count, outcomes[1].amount),
+        (Stage::ClosedLost, 3, 1_500)
+    );
+
+    let mut reasons = store.loss_reasons(&scope(vec![])).await.unwrap();
+    reasons.sort_by_key(|r| r.count);
+    assert_eq!(
+        reasons
+            .iter()
+            .map(|r| (r.reason, r.count))
+            .collect::<Vec<_>>(),
+        [(LossReason::Price, 1), (LossReason::Competitor, 2)]
+    );
+    let competitors = store.competitors(&scope(vec![])).await.unwrap();
+    assert_eq!(competitors.len(), 1);
+    assert_eq!((competitors[0].count, competitors[0].amount), (2, 1_000));
+
+    let won = store.won(&scope(vec![])).await.unwrap();
+    assert_eq!(won.len(), 1);
+    assert_eq!(
+        (
+            won[0].owner.as_str(),
+            won[0].kind,
+            won[0].amount,
+            won[0].list_amount,
+            won[0].prior_value
+        ),
+        ("bob", Kind::Renewal, 1_150, 1_200, 1_000)
+    );
+}
+
+#[tokio::test]
+async fn bulk_inserts_are_all_or_nothing() {
+    let (_t, store) = store().await;
+    let batch: Vec<Opportunity> = (0..50)
+        .map(|i| opportunity(&format!("{i:04}"), "ana", Kind::NewBusiness, "a"))
+        .collect();
+    store.insert_many(&batch).await.unwrap();
+    assert_eq!(
+        store
+            .list(&ListFilter::default(), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+    // A batch with a duplicate inserts nothing.
+    let mut again: Vec<Opportunity> = (50..60)
+        .map(|i| opportunity(&format!("{i:04}"), "ana", Kind::NewBusiness, "a"))
+        .collect();
+    again.push(batch[0].clone());
+    assert!(store.insert_many(&again).await.is_err());
+    assert_eq!(
+        store
+            .list(&ListFilter::default(), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+}

@@ -1,0 +1,147 @@
+//! Spans reach a real OTLP/gRPC receiver with the service's name, and a caller's W3C trace
+//! context continues into them. One test per binary: telemetry is process-wide.
+
+use std::time::Duration;
+
+use closeloop_kit::Role;
+use closeloop_kit::settings::{LogFormat, TelemetrySettings};
+use closeloop_kit::testing::{TestDatabase, auth_settings, token};
+use closeloop_proto::common::v1 as common;
+use closeloop_proto::opportunities::v1 as pb;
+use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use tokio::sync::mpsc;
+
+/// A real OTLP trace receiver that hands every export to the test.
+struct Receiver(mpsc::UnboundedSender<ExportTraceServiceRequest>);
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let _ = self.0.send(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_trace_continues_into_exported_server_spans() {
+    let (tx, mut exports) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Receiver(tx)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+
+    let telemetry = closeloop_kit::telemetry::init(
+        closeloop_opportunities::SERVICE_NAME,
+        &TelemetrySettings {
+            otlp_endpoint: format!("http://{receiver_addr}"),
+            log_format: LogFormat::Json,
+            log_filter: "info".into(),
+        },
+    )
+    .unwrap();
+    assert!(telemetry.exporting());
+
+    let database = TestDatabase::new().await;
+    let mut settings = closeloop_opportunities::load_settings(None).unwrap();
+    settings.common.server.listen = "127.0.0.1:0".into();
+    settings.common.database = database.settings.clone();
+    settings.common.auth = auth_settings();
+    let service = closeloop_opportunities::build(settings).await.unwrap();
+    let addr = service.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(service.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut client = OpportunityServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(pb::CreateOpportunityRequest {
+        opportunity: Some(pb::Opportunity {
+            account: Some(common::Party {
+                account_id: "acme".into(),
+                display_name: "Acme".into(),
+            }),
+            title: "Traced".into(),
+            kind: pb::OpportunityKind::NewBusiness as i32,
+            source: pb::OpportunitySource::Inbound as i32,
+            currency_code: "EUR".into(),
+            expected_close_date: Some(common::Date {
+                year: 2026,
+                month: 12,
+                day: 1,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let metadata = request.metadata_mut();
+    metadata.insert(
+        "authorization",
+        format!("Bearer {}", token("ana", &[Role::SalesRep]))
+            .parse()
+            .unwrap(),
+    );
+    metadata.insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    client.create_opportunity(request).await.unwrap();
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    telemetry.shutdown().await;
+
+    let mut found = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while found.is_none() && tokio::time::Instant::now() < deadline {
+        let Ok(Some(export)) = tokio::time::timeout(Duration::from_secs(1), exports.recv()).await
+        else {
+            continue;
+        };
+        for resource_spans in export.resource_spans {
+            let service_name = resource_spans
+                .resource
+                .as_ref()
+                .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+                .and_then(|a| a.value.as_ref())
+                .and_then(|v| match &v.value {
+                    Some(Value::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                });
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    if span.name
+                        == "closeloop.opportunities.v1.OpportunityService/CreateOpportunity"
+                    {
+                        found = Some((service_name.clone(), hex(&span.trace_id), span.kind));
+                    }
+                }
+            }
+        }
+    }
+    let (service_name, exported_trace, kind) = found.expect("the server span was exported");
+    assert_eq!(service_name.as_deref(), Some("closeloop-opportunities"));
+    assert_eq!(exported_trace, trace_id, "the caller's trace continues");
+    assert_eq!(kind, 2, "a SERVER span");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
