@@ -360,7 +360,75 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
     use super::*;
+
+    type Response = http::Response<tonic::body::Body>;
+
+    fn request(path: &str) -> http::Request<()> {
+        http::Request::builder().uri(path).body(()).unwrap()
+    }
+
+    fn status(response: &Response) -> &str {
+        response.headers()["grpc-status"].to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_answers_deadline_exceeded() {
+        let never = tower::service_fn(|_: http::Request<()>| async {
+            std::future::pending::<Result<Response, Infallible>>().await
+        });
+        let mut svc = DeadlineLayer::new(Duration::from_millis(20)).layer(never);
+        let response = svc.call(request("/x.Y/Z")).await.unwrap();
+        assert_eq!(status(&response), "4");
+
+        // The client's shorter grpc-timeout wins over the server's limit.
+        let never = tower::service_fn(|_: http::Request<()>| async {
+            std::future::pending::<Result<Response, Infallible>>().await
+        });
+        let mut svc = DeadlineLayer::new(Duration::from_secs(3600)).layer(never);
+        let mut req = request("/x.Y/Z");
+        req.headers_mut().insert("grpc-timeout", "10m".parse().unwrap());
+        let started = Instant::now();
+        let response = svc.call(req).await.unwrap();
+        assert_eq!(status(&response), "4");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_limit_are_shed_but_health_is_not() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let held = release.clone();
+        let hold = tower::service_fn(move |_: http::Request<()>| {
+            let held = held.clone();
+            async move {
+                held.notified().await;
+                Ok::<Response, Infallible>(http::Response::new(tonic::body::Body::default()))
+            }
+        });
+        let layer = AdmissionLayer::new(1);
+        let mut svc = layer.layer(hold);
+        let first = tokio::spawn(svc.call(request("/x.Y/Z")));
+        tokio::task::yield_now().await;
+        let shed = svc.call(request("/x.Y/Z")).await.unwrap();
+        assert_eq!(status(&shed), "8", "RESOURCE_EXHAUSTED while the only slot is taken");
+        // Health is not shed: it reaches the (still busy) service and waits there.
+        let health = tokio::time::timeout(
+            Duration::from_millis(50),
+            svc.call(request("/grpc.health.v1.Health/Check")),
+        )
+        .await;
+        assert!(health.is_err(), "health waited in the service instead of being shed");
+        release.notify_waiters();
+        first.await.unwrap().unwrap();
+        // The slot is free again.
+        let again = tokio::spawn(svc.call(request("/x.Y/Z")));
+        tokio::task::yield_now().await;
+        release.notify_waiters();
+        let response = again.await.unwrap().unwrap();
+        assert!(response.headers().get("grpc-status").is_none());
+    }
 
     #[test]
     fn grpc_timeouts_parse() {
