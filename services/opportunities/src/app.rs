@@ -30,6 +30,20 @@ pub struct App {
 /// The resource type name used in NOT_FOUND details.
 pub const RESOURCE: &str = "closeloop.opportunities.v1.Opportunity";
 
+/// Which opportunity a change is for, and under which conditions.
+pub struct Target<'a> {
+    /// The caller.
+    pub principal: &'a Principal,
+    /// The opportunity id.
+    pub id: &'a str,
+    /// The etag the caller holds (empty: no check).
+    pub etag: &'a str,
+    /// What the change counts as for access rules.
+    pub action: Action,
+    /// The request's idempotency key.
+    pub key: Option<&'a RequestKey>,
+}
+
 fn not_found(id: &str) -> Problem {
     Problem::NotFound {
         resource: RESOURCE,
@@ -78,21 +92,24 @@ impl App {
         Ok(opportunity)
     }
 
-    /// Applies `change` to one opportunity as `action`, in one transaction.
+    /// Applies `change` to the target opportunity, in one transaction.
     ///
     /// # Errors
     /// NOT_FOUND; PERMISSION_DENIED; ABORTED on a stale etag or concurrent change; whatever the
     /// change refuses; database errors. Nothing is written on any error.
     pub async fn change<M: Message + Default>(
         &self,
-        principal: &Principal,
-        id: &str,
-        etag: &str,
-        action: Action,
-        key: Option<&RequestKey>,
+        target: Target<'_>,
         change: impl FnOnce(&mut Opportunity, i64) -> Result<(), Problem>,
         respond: impl FnOnce(&Opportunity) -> M,
     ) -> Result<M, Problem> {
+        let Target {
+            principal,
+            id,
+            etag,
+            action,
+            key,
+        } = target;
         let now = now_micros();
         let mut work = match idempotency::begin(self.store.db(), key, now).await? {
             Begun::Repeat(answer) => return Ok(answer),

@@ -12,7 +12,7 @@ use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_server::OpportunityService;
 use tonic::{Request, Response, Status};
 
-use crate::app::App;
+use crate::app::{App, Target};
 use crate::domain::access::{self, Action};
 use crate::domain::opportunity::Kind;
 use crate::domain::reports;
@@ -223,11 +223,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &o.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &o.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| {
                     if let Some(owner) = &patch.owner
                         && *owner != opp.owner
@@ -255,11 +257,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.add_line_item(item, now).map(|_| ()),
                 self.respond(),
             )
@@ -285,11 +289,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.update_line_item(&line_item_id, patch, now),
                 self.respond(),
             )
@@ -310,11 +316,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.remove_line_item(&line_item_id, now),
                 self.respond(),
             )
@@ -336,11 +344,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.qualify(answers, actor, now),
                 self.respond(),
             )
@@ -373,11 +383,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::ApproveDiscount,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::ApproveDiscount,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.approve_discount(&line_item_id, reason, actor, policy, now),
                 self.respond(),
             )
@@ -400,11 +412,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.move_to(to, actor, policy, now),
                 self.respond(),
             )
@@ -428,11 +442,13 @@ impl OpportunityService for Api {
         let updated = self
             .app
             .change(
-                &principal,
-                &id,
-                &r.etag,
-                Action::Change,
-                key.as_ref(),
+                Target {
+                    principal: &principal,
+                    id: &id,
+                    etag: &r.etag,
+                    action: Action::Change,
+                    key: key.as_ref(),
+                },
                 |opp, now| opp.close(closing, actor, policy, today, now),
                 self.respond(),
             )

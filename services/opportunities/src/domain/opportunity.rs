@@ -338,10 +338,10 @@ impl LineItem {
     /// Whether the discount needs an approval it does not have.
     pub fn lacks_approval(&self, policy: &Policy) -> bool {
         self.requires_approval(policy)
-            && !self
+            && self
                 .approval
                 .as_ref()
-                .is_some_and(|a| !self.discount_exceeds(a.approved_discount_bps))
+                .is_none_or(|a| self.discount_exceeds(a.approved_discount_bps))
     }
 
     /// The discount rounded up to a whole basis point: what an approval must cover.

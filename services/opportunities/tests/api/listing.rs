@@ -102,7 +102,7 @@ async fn filters_narrow_the_listing_and_tokens_are_bound_to_them() {
             ..Default::default()
         })
         .await,
-        [b2.name.clone()]
+        vec![b2.name.clone()]
     );
     assert_eq!(
         list(pb::ListOpportunitiesRequest {
@@ -110,7 +110,7 @@ async fn filters_narrow_the_listing_and_tokens_are_bound_to_them() {
             ..Default::default()
         })
         .await,
-        [a2.name.clone()]
+        vec![a2.name.clone()]
     );
     assert_eq!(
         list(pb::ListOpportunitiesRequest {
@@ -118,7 +118,7 @@ async fn filters_narrow_the_listing_and_tokens_are_bound_to_them() {
             ..Default::default()
         })
         .await,
-        [b2.name.clone()]
+        vec![b2.name.clone()]
     );
     assert_eq!(
         list(pb::ListOpportunitiesRequest {
