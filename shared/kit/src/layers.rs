@@ -389,7 +389,8 @@ mod tests {
         });
         let mut svc = DeadlineLayer::new(Duration::from_secs(3600)).layer(never);
         let mut req = request("/x.Y/Z");
-        req.headers_mut().insert("grpc-timeout", "10m".parse().unwrap());
+        req.headers_mut()
+            .insert("grpc-timeout", "10m".parse().unwrap());
         let started = Instant::now();
         let response = svc.call(req).await.unwrap();
         assert_eq!(status(&response), "4");
@@ -412,14 +413,21 @@ mod tests {
         let first = tokio::spawn(svc.call(request("/x.Y/Z")));
         tokio::task::yield_now().await;
         let shed = svc.call(request("/x.Y/Z")).await.unwrap();
-        assert_eq!(status(&shed), "8", "RESOURCE_EXHAUSTED while the only slot is taken");
+        assert_eq!(
+            status(&shed),
+            "8",
+            "RESOURCE_EXHAUSTED while the only slot is taken"
+        );
         // Health is not shed: it reaches the (still busy) service and waits there.
         let health = tokio::time::timeout(
             Duration::from_millis(50),
             svc.call(request("/grpc.health.v1.Health/Check")),
         )
         .await;
-        assert!(health.is_err(), "health waited in the service instead of being shed");
+        assert!(
+            health.is_err(),
+            "health waited in the service instead of being shed"
+        );
         release.notify_waiters();
         first.await.unwrap().unwrap();
         // The slot is free again.

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{App, Target};
 use crate::domain::access::{self, Action};
-use crate::domain::opportunity::Kind;
+use crate::domain::opportunity::{Kind, Opportunity};
 use crate::domain::reports;
 use crate::domain::stage::Stage;
 use crate::store::{ListFilter, ReportScope};
@@ -31,10 +31,18 @@ impl Api {
         Api { app }
     }
 
-    fn respond(
-        &self,
-    ) -> impl FnOnce(&crate::domain::opportunity::Opportunity) -> pb::Opportunity + '_ {
+    fn respond(&self) -> impl FnOnce(&Opportunity) -> pb::Opportunity + '_ {
         move |o| convert::opportunity(o, &self.app.policy)
+    }
+
+    /// Applies `change` to the target and answers with the changed opportunity.
+    async fn apply(
+        &self,
+        target: Target<'_>,
+        change: impl FnOnce(&mut Opportunity, i64) -> Result<(), Problem>,
+    ) -> Result<Response<pb::Opportunity>, Status> {
+        let updated = self.app.change(target, change, self.respond()).await?;
+        Ok(Response::new(updated))
     }
 }
 
@@ -220,28 +228,24 @@ impl OpportunityService for Api {
             .ok_or_else(|| Problem::invalid("opportunity", "required"))?;
         let id = convert::opportunity_id("opportunity.name", &o.name)?;
         let patch = convert::patch(o, r.update_mask.as_ref())?;
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &o.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| {
-                    if let Some(owner) = &patch.owner
-                        && *owner != opp.owner
-                    {
-                        access::authorize(&principal, Action::Reassign, &opp.owner)?;
-                    }
-                    opp.update(patch, now)
-                },
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &o.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| {
+                if let Some(owner) = &patch.owner
+                    && *owner != opp.owner
+                {
+                    access::authorize(&principal, Action::Reassign, &opp.owner)?;
+                }
+                opp.update(patch, now)
+            },
+        )
+        .await
     }
 
     async fn add_line_item(
@@ -254,21 +258,17 @@ impl OpportunityService for Api {
         let key = key("AddLineItem", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
         let item = convert::new_line_item(r.line_item.as_ref())?;
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.add_line_item(item, now).map(|_| ()),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.add_line_item(item, now).map(|_| ()),
+        )
+        .await
     }
 
     async fn update_line_item(
@@ -286,21 +286,17 @@ impl OpportunityService for Api {
             .ok_or_else(|| Problem::invalid("line_item", "required"))?;
         let line_item_id = convert::line_item_id("line_item.line_item_id", &li.line_item_id)?;
         let patch = convert::line_item_patch(li, r.update_mask.as_ref())?;
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.update_line_item(&line_item_id, patch, now),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.update_line_item(&line_item_id, patch, now),
+        )
+        .await
     }
 
     async fn remove_line_item(
@@ -313,21 +309,17 @@ impl OpportunityService for Api {
         let key = key("RemoveLineItem", &principal, &r.request_id, r)?;
         let id = convert::opportunity_id("name", &r.name)?;
         let line_item_id = convert::line_item_id("line_item_id", &r.line_item_id)?;
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.remove_line_item(&line_item_id, now),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.remove_line_item(&line_item_id, now),
+        )
+        .await
     }
 
     async fn qualify_opportunity(
@@ -341,21 +333,17 @@ impl OpportunityService for Api {
         let id = convert::opportunity_id("name", &r.name)?;
         let answers = convert::qualification(r.qualification.as_ref())?;
         let actor = crate::domain::opportunity::Actor::of(&principal);
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.qualify(answers, actor, now),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.qualify(answers, actor, now),
+        )
+        .await
     }
 
     async fn approve_discount(
@@ -380,21 +368,17 @@ impl OpportunityService for Api {
         let (line_item_id, reason) = (line_item_id.expect("checked"), reason.expect("checked"));
         let actor = crate::domain::opportunity::Actor::of(&principal);
         let policy = &self.app.policy;
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::ApproveDiscount,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.approve_discount(&line_item_id, reason, actor, policy, now),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::ApproveDiscount,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.approve_discount(&line_item_id, reason, actor, policy, now),
+        )
+        .await
     }
 
     async fn move_opportunity_stage(
@@ -409,21 +393,17 @@ impl OpportunityService for Api {
         let to = convert::stage(r.stage).map_err(|e| Problem::invalid("stage", e))?;
         let actor = crate::domain::opportunity::Actor::of(&principal);
         let policy = &self.app.policy;
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.move_to(to, actor, policy, now),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.move_to(to, actor, policy, now),
+        )
+        .await
     }
 
     async fn close_opportunity(
@@ -439,21 +419,17 @@ impl OpportunityService for Api {
         let actor = crate::domain::opportunity::Actor::of(&principal);
         let policy = &self.app.policy;
         let today = closeloop_kit::time::today();
-        let updated = self
-            .app
-            .change(
-                Target {
-                    principal: &principal,
-                    id: &id,
-                    etag: &r.etag,
-                    action: Action::Change,
-                    key: key.as_ref(),
-                },
-                |opp, now| opp.close(closing, actor, policy, today, now),
-                self.respond(),
-            )
-            .await?;
-        Ok(Response::new(updated))
+        self.apply(
+            Target {
+                principal: &principal,
+                id: &id,
+                etag: &r.etag,
+                action: Action::Change,
+                key: key.as_ref(),
+            },
+            |opp, now| opp.close(closing, actor, policy, today, now),
+        )
+        .await
     }
 
     async fn get_forecast(

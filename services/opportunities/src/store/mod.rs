@@ -19,18 +19,16 @@ use crate::domain::reports::{
 };
 use crate::domain::stage::{ForecastCategory, Stage};
 
-/// The service's schema.
+const SCHEMA: &[closeloop_kit::db::EmbeddedMigration] = &[(
+    100,
+    "opportunities",
+    include_str!("../../migrations/0100_opportunities.sql"),
+)];
+
+/// The service's schema: portable SQL, so both backends run the same migrations.
 pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(
-        100,
-        "opportunities",
-        include_str!("../../migrations/sqlite/0100_opportunities.sql"),
-    )],
-    postgres: &[(
-        100,
-        "opportunities",
-        include_str!("../../migrations/postgres/0100_opportunities.sql"),
-    )],
+    sqlite: SCHEMA,
+    postgres: SCHEMA,
 };
 
 /// Filters of a listing.

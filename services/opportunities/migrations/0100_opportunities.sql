@@ -1,3 +1,4 @@
+-- Portable DDL: the same text runs on SQLite and PostgreSQL.
 -- Opportunities: the queryable columns in a narrow table (what lists, filters and reports read),
 -- the whole aggregate as a JSON document beside it (what Get and changes read).
 CREATE TABLE opportunities (
