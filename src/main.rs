@@ -39,6 +39,10 @@ enum Command {
         /// Host the services listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// Port of the first service; the others follow it (opportunities 50051, contracts
+        /// 50052, handoff 50053, accounts 50054 by default).
+        #[arg(long, default_value_t = suite::BASE_PORT)]
+        base_port: u16,
     },
     /// Prints a bearer token the running suite accepts.
     Token {
@@ -90,9 +94,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up { data_dir, host } => {
-                suite::up(cli.config.as_deref(), &data_dir, &host).await
-            }
+            Command::Up {
+                data_dir,
+                host,
+                base_port,
+            } => suite::up(cli.config.as_deref(), &data_dir, &host, base_port).await,
             Command::Token {
                 subject,
                 roles,

@@ -9,8 +9,8 @@ use closeloop_kit::Role;
 use closeloop_kit::auth::{TokenIssuer, load_or_create_secret};
 use tokio::sync::watch;
 
-/// Default port of the opportunities service.
-pub const OPPORTUNITIES_PORT: u16 = 50051;
+/// Default port of the first service (opportunities); each next service takes the next port.
+pub const BASE_PORT: u16 = 50051;
 
 const SECRET_FILE: &str = "jwt-secret";
 
@@ -36,7 +36,12 @@ fn local_secret(
 }
 
 /// `closeloop up`.
-pub async fn up(config: Option<&Path>, data_dir: &Path, host: &str) -> anyhow::Result<()> {
+pub async fn up(
+    config: Option<&Path>,
+    data_dir: &Path,
+    host: &str,
+    base_port: u16,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
     let data_dir = data_dir
@@ -46,7 +51,7 @@ pub async fn up(config: Option<&Path>, data_dir: &Path, host: &str) -> anyhow::R
     let mut opportunities =
         closeloop_opportunities::load_settings(config).context("loading settings")?;
     local_secret(&mut opportunities.common.auth, &data_dir)?;
-    opportunities.common.server.listen = format!("{host}:{OPPORTUNITIES_PORT}");
+    opportunities.common.server.listen = format!("{host}:{base_port}");
     opportunities.common.database.url =
         format!("sqlite://{}", data_dir.join("opportunities.db").display());
 

@@ -136,7 +136,10 @@ pub struct AuthSettings {
     #[serde(default = "default_public_key_algorithm")]
     pub public_key_algorithm: String,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
-    #[serde(default = "default_leeway")]
+    #[serde(
+        default = "default_leeway",
+        deserialize_with = "crate::settings::number"
+    )]
     pub leeway_seconds: u64,
 }
 

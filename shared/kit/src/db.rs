@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, Executor, SqlStr, Transaction};
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, AnyPool, Executor, SqlStr, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::settings::DatabaseSettings;
 
@@ -93,6 +96,47 @@ impl MigrationSource<'static> for Embedded {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time. Writers take turns here, before they take a pooled
+    /// connection, instead of in SQLite's busy handler, which sleeps (1, 2, 5, … ms) while the
+    /// lock may already be free and holds a connection readers need meanwhile.
+    writer_turn: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction. On SQLite it also holds the writer's turn until commit or rollback.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits.
+    ///
+    /// # Errors
+    /// The database's error; nothing is committed then.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Db {
@@ -122,7 +166,12 @@ impl Db {
             });
         }
         let pool = options.connect(&url).await.map_err(DbError::Connect)?;
-        Ok(Db { pool, backend })
+        let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db {
+            pool,
+            backend,
+            writer_turn,
+        })
     }
 
     /// Applies the kit's schema and then the service's migrations, those not applied yet.
@@ -155,17 +204,22 @@ impl Db {
         self.backend
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
-    /// read transaction tries to upgrade.
+    /// Starts a transaction that will write. On SQLite the writer first waits for its turn,
+    /// then takes the write lock up front (`BEGIN IMMEDIATE`) so the transaction never fails
+    /// half-way when a read would have to upgrade.
     ///
     /// # Errors
     /// The database's error.
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = match &self.writer_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// Whether the database answers a trivial query now.

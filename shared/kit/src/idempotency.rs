@@ -6,10 +6,10 @@
 //! its transaction rolls back, and it returns the winner's stored answer.
 
 use prost::Message;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 
 use crate::auth::Principal;
-use crate::db::{Db, is_unique_violation};
+use crate::db::{Db, WriteTx, is_unique_violation};
 use crate::error::Problem;
 
 /// Longest accepted `request_id`.
@@ -100,7 +100,7 @@ pub enum Begun<'k, M> {
 /// A write transaction for one request; dropped without commit, it rolls back.
 pub struct Work<'k> {
     db: Db,
-    tx: Transaction<'static, Any>,
+    tx: WriteTx,
     key: Option<&'k RequestKey>,
     now_micros: i64,
 }

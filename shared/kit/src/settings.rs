@@ -11,6 +11,32 @@ use config::{Config, Environment, File, FileFormat};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// Deserializes a number given either as a number (TOML) or as text (environment variables,
+/// which are always text). Use on every numeric setting.
+///
+/// # Errors
+/// When the value is neither a number nor text that parses as one.
+pub fn number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText<T> {
+        Number(T),
+        Text(String),
+    }
+    match NumberOrText::<T>::deserialize(deserializer)? {
+        NumberOrText::Number(n) => Ok(n),
+        NumberOrText::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|e| serde::de::Error::custom(format!("{t:?} is not a number: {e}"))),
+    }
+}
+
 /// Environment variable naming the optional settings file.
 pub const CONFIG_FILE_ENV: &str = "CLOSELOOP_CONFIG";
 
@@ -39,12 +65,16 @@ pub struct ServerSettings {
     pub listen: String,
     /// Longest a call may run before it fails with DEADLINE_EXCEEDED (a shorter client
     /// deadline wins).
+    #[serde(deserialize_with = "number")]
     pub request_timeout_ms: u64,
     /// Calls served at once; more are refused with RESOURCE_EXHAUSTED instead of queueing.
+    #[serde(deserialize_with = "number")]
     pub concurrency_limit: usize,
     /// Largest request or response message, in bytes.
+    #[serde(deserialize_with = "number")]
     pub max_message_bytes: usize,
     /// How long a shutdown waits for in-flight calls before it stops anyway.
+    #[serde(deserialize_with = "number")]
     pub shutdown_grace_ms: u64,
 }
 
@@ -62,8 +92,10 @@ pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
     pub url: String,
     /// Pool size.
+    #[serde(deserialize_with = "number")]
     pub max_connections: u32,
     /// How long a call waits for a pooled connection before UNAVAILABLE.
+    #[serde(deserialize_with = "number")]
     pub acquire_timeout_ms: u64,
 }
 
@@ -95,16 +127,22 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
     /// How often the relay looks for due commands when idle.
+    #[serde(deserialize_with = "number")]
     pub poll_interval_ms: u64,
     /// Commands claimed per round.
+    #[serde(deserialize_with = "number")]
     pub batch_size: u32,
     /// First retry delay; doubles per failed attempt.
+    #[serde(deserialize_with = "number")]
     pub initial_backoff_ms: u64,
     /// Longest retry delay.
+    #[serde(deserialize_with = "number")]
     pub max_backoff_ms: u64,
     /// How long a claimed command stays reserved by one relay replica.
+    #[serde(deserialize_with = "number")]
     pub lease_ms: u64,
     /// Deadline of each delivery call.
+    #[serde(deserialize_with = "number")]
     pub call_timeout_ms: u64,
 }
 
@@ -149,6 +187,15 @@ pub fn load<S: DeserializeOwned>(
     service_defaults: &str,
     file: Option<&Path>,
 ) -> Result<S, config::ConfigError> {
+    load_from(service_defaults, file, None)
+}
+
+/// [`load`] with the environment given explicitly (`None`: the process environment).
+fn load_from<S: DeserializeOwned>(
+    service_defaults: &str,
+    file: Option<&Path>,
+    environment: Option<config::Map<String, String>>,
+) -> Result<S, config::ConfigError> {
     let mut builder = Config::builder()
         .add_source(File::from_str(COMMON_DEFAULTS, FileFormat::Toml))
         .add_source(File::from_str(service_defaults, FileFormat::Toml));
@@ -163,7 +210,10 @@ pub fn load<S: DeserializeOwned>(
             Environment::with_prefix("CLOSELOOP")
                 .prefix_separator("_")
                 .separator("__")
-                .ignore_empty(true),
+                .ignore_empty(true)
+                // Values stay text here: numeric settings parse text themselves
+                // ([`number`]), so a secret or name that looks like a number stays intact.
+                .source(environment),
         )
         .build()?
         .try_deserialize()
@@ -182,6 +232,7 @@ mod tests {
 
     #[derive(Deserialize)]
     struct Demo {
+        #[serde(deserialize_with = "number")]
         knob: u32,
     }
 
@@ -199,6 +250,45 @@ mod tests {
         assert_eq!(s.common.auth.issuer, "x");
         assert_eq!(s.demo.knob, 7);
         assert_eq!(s.common.server.concurrency_limit, 512);
+    }
+
+    #[test]
+    fn environment_overrides_numbers_booleans_and_text() {
+        let env: config::Map<String, String> = [
+            ("CLOSELOOP_SERVER__CONCURRENCY_LIMIT", "1024"),
+            ("CLOSELOOP_DATABASE__URL", "postgres://u:p@h/db"),
+            (
+                "CLOSELOOP_AUTH__HS256_SECRET",
+                "3f9c0a56b1e74a0e9d642f4b8f0e6c11",
+            ),
+            ("CLOSELOOP_AUTH__ISSUER", "12345"),
+            ("CLOSELOOP_DEMO__KNOB", "9"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let s: S = load_from("[demo]\nknob = 1\n", None, Some(env)).unwrap();
+        assert_eq!(s.common.server.concurrency_limit, 1024);
+        assert_eq!(s.common.database.url, "postgres://u:p@h/db");
+        assert_eq!(
+            s.common.auth.hs256_secret.as_deref(),
+            Some("3f9c0a56b1e74a0e9d642f4b8f0e6c11")
+        );
+        assert_eq!(s.common.auth.issuer, "12345");
+        assert_eq!(s.demo.knob, 9);
+    }
+
+    #[test]
+    fn a_non_number_is_refused_naming_the_value() {
+        let env: config::Map<String, String> = [(
+            "CLOSELOOP_SERVER__CONCURRENCY_LIMIT".to_owned(),
+            "lots".to_owned(),
+        )]
+        .into();
+        let err = load_from::<S>("[demo]\nknob = 1\n", None, Some(env))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("lots"), "{err}");
     }
 
     #[test]

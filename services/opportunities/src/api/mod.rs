@@ -486,11 +486,9 @@ impl OpportunityService for Api {
         )?;
         let scope = report.scope();
         let store = &self.app.store;
-        let (outcomes, reasons, competitors) = tokio::try_join!(
-            store.outcomes(&scope),
-            store.loss_reasons(&scope),
-            store.competitors(&scope)
-        )?;
+        let outcomes = store.outcomes(&scope).await?;
+        let reasons = store.loss_reasons(&scope).await?;
+        let competitors = store.competitors(&scope).await?;
         let figures = |f: reports::WinLoss| pb::WinLossFigures {
             won_count: f.won,
             lost_count: f.lost,

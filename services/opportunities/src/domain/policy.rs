@@ -10,16 +10,22 @@ use super::stage::Stage;
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Lowest gross margin, in basis points, that lets a deal leave QUALIFICATION.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub margin_floor_bps: i32,
     /// Discounts deeper than this, in basis points, need a sales manager's approval.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub discount_approval_threshold_bps: i32,
     /// Default win probability (percent) of PROSPECTING.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub prospecting_probability: i32,
     /// Default win probability (percent) of QUALIFICATION.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub qualification_probability: i32,
     /// Default win probability (percent) of PROPOSAL.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub proposal_probability: i32,
     /// Default win probability (percent) of NEGOTIATION.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub negotiation_probability: i32,
 }
 

@@ -10,7 +10,10 @@ use closeloop_kit::time::epoch_days;
 use closeloop_kit::{Problem, db::is_unique_violation};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
+use std::sync::Arc;
+
 use sqlx::{Any, AnyConnection, Row};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::domain::opportunity::{Kind, LossReason, Opportunity, StageChange};
 use crate::domain::policy::Policy;
@@ -76,6 +79,9 @@ pub struct ReportScope {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// Report queries scan many rows; at most a quarter of the pool runs them at once, so a
+    /// burst of reports waits its turn instead of starving the reads and writes of connections.
+    report_slots: Arc<Semaphore>,
 }
 
 /// Builds `$n, $n+1, …` placeholders for an `IN` list.
@@ -125,7 +131,18 @@ const COLUMNS: &str = "owner, account_id, stage, kind, is_open, currency, amount
 impl Store {
     /// A store over `db` (migrated by the caller).
     pub fn new(db: Db) -> Self {
-        Store { db }
+        let slots = (db.pool().options().get_max_connections() / 4).max(1) as usize;
+        Store {
+            db,
+            report_slots: Arc::new(Semaphore::new(slots)),
+        }
+    }
+
+    async fn report_slot(&self) -> Result<SemaphorePermit<'_>, Problem> {
+        self.report_slots
+            .acquire()
+            .await
+            .map_err(|_| Problem::Unavailable("the store is closing".into()))
     }
 
     /// The database.
@@ -283,7 +300,8 @@ impl Store {
             conditions.push(condition.replace('?', &format!("${}", values.len())));
         };
         if let Some(after) = after {
-            push("o.id > ?", after.to_owned());
+            // Bound both sides of the join, so a merge join starts at the page, not the table.
+            push("o.id > ? AND d.id > ?", after.to_owned());
         }
         if let Some(owner) = &filter.owner {
             push("o.owner = ?", owner.clone());
@@ -355,6 +373,7 @@ impl Store {
         scope: &ReportScope,
         policy: &Policy,
     ) -> Result<Vec<ForecastRow>, Problem> {
+        let _slot = self.report_slot().await?;
         let n = 4 + scope.owners.len();
         let probability = format!(
             "CASE WHEN probability_override IS NOT NULL THEN probability_override \
@@ -399,10 +418,11 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn outcomes(&self, scope: &ReportScope) -> Result<Vec<OutcomeRow>, Problem> {
+        let _slot = self.report_slot().await?;
         let sql = format!(
             "SELECT kind, stage, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
              CAST(SUM(close_day - create_day) AS BIGINT) AS cycle \
-             FROM opportunities WHERE is_open = 0 AND {} GROUP BY kind, stage",
+             FROM opportunities WHERE close_day IS NOT NULL AND {} GROUP BY kind, stage",
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
@@ -430,9 +450,11 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn loss_reasons(&self, scope: &ReportScope) -> Result<Vec<ReasonRow>, Problem> {
+        let _slot = self.report_slot().await?;
         let sql = format!(
             "SELECT loss_reason, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount \
-             FROM opportunities WHERE stage = 'CLOSED_LOST' AND {} GROUP BY loss_reason",
+             FROM opportunities WHERE close_day IS NOT NULL AND stage = 'CLOSED_LOST' AND {} \
+             GROUP BY loss_reason",
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
@@ -456,9 +478,11 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn competitors(&self, scope: &ReportScope) -> Result<Vec<CompetitorRow>, Problem> {
+        let _slot = self.report_slot().await?;
         let sql = format!(
             "SELECT MIN(competitor) AS name, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount \
-             FROM opportunities WHERE stage = 'CLOSED_LOST' AND competitor <> '' AND {} \
+             FROM opportunities WHERE close_day IS NOT NULL AND stage = 'CLOSED_LOST' \
+             AND competitor <> '' AND {} \
              GROUP BY LOWER(competitor)",
             Self::scope_sql(scope, "close_day", 4)
         );
@@ -481,11 +505,13 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn won(&self, scope: &ReportScope) -> Result<Vec<WonRow>, Problem> {
+        let _slot = self.report_slot().await?;
         let sql = format!(
             "SELECT owner, kind, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
              CAST(SUM(list_amount_minor) AS BIGINT) AS list_amount, \
              CAST(SUM(COALESCE(prior_contract_minor, 0)) AS BIGINT) AS prior_value \
-             FROM opportunities WHERE stage = 'CLOSED_WON' AND {} GROUP BY owner, kind",
+             FROM opportunities WHERE close_day IS NOT NULL AND stage = 'CLOSED_WON' AND {} \
+             GROUP BY owner, kind",
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
@@ -517,6 +543,7 @@ impl Store {
         start_micros: i64,
         end_micros: i64,
     ) -> Result<Vec<StageDuration>, Problem> {
+        let _slot = self.report_slot().await?;
         let mut sql = "SELECT from_stage, COUNT(*) AS n, \
              CAST(SUM(time_in_stage) AS BIGINT) AS total, MAX(time_in_stage) AS longest \
              FROM stage_changes WHERE change_time >= $1 AND change_time < $2"

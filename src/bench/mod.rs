@@ -1,0 +1,552 @@
+//! `closeloop bench`: measures the opportunities service against the two limits it cannot beat,
+//! in one run on loopback: the transport (a bare tonic echo server, [`echo`]) and the database
+//! (PostgreSQL's own insert rate through `pgbench`, [`pgbench`]).
+//!
+//! The run preloads a data set through the store ([`preload`]), starts the echo server and then
+//! the service as child processes ([`child`]), drives each workload with the same closed-loop
+//! generator ([`load`]) authenticated as a sales manager, and prints a table or one JSON
+//! document ([`report`]).
+
+mod child;
+mod echo;
+mod load;
+mod pgbench;
+mod preload;
+mod report;
+mod rng;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use closeloop_kit::auth::{AuthSettings, TokenIssuer};
+use closeloop_kit::convert::date_range_to_proto;
+use closeloop_kit::time::{date_of_micros, now_micros};
+use closeloop_kit::{Role, paging};
+use closeloop_opportunities::store::ListFilter;
+use closeloop_proto::opportunities::v1 as pb;
+use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
+use serde::Serialize;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+
+use self::child::Child;
+use self::load::{Measurement, Shape};
+use self::preload::Dataset;
+use self::report::Report;
+
+/// The page size of the listing workloads (the API's default).
+const PAGE_SIZE: u64 = 50;
+/// How deep the deep-page workload reads, in pages.
+const DEEP_PAGES: u64 = 1_000;
+/// Distinct CreateOpportunity requests, made before the run and sent round-robin.
+const CREATE_REQUESTS: u64 = 1_024;
+/// Timed GetForecast calls, one at a time, for its unloaded latency.
+const FORECAST_PROBES: usize = 5;
+
+/// Benchmark options.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Calls in flight at once. Each caller sends its next call as soon as the previous one
+    /// answers (a closed loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections the callers share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Seconds of load before each workload's measurement, not recorded.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Seconds each workload is measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Opportunities preloaded before the service starts.
+    #[arg(long, default_value_t = 100_000)]
+    scale: u64,
+    /// Database of the service, `postgres://…` (must hold no opportunities yet). Default: SQLite
+    /// in a temporary folder.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Print one JSON document instead of the tables (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Run only these workloads (comma-separated): echo, get, create, list-first, list-deep,
+    /// forecast.
+    #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,…")]
+    workloads: Vec<Workload>,
+    /// Serve the echo baseline on this address (how the benchmark starts its echo process).
+    #[arg(long, hide = true, value_name = "ADDR")]
+    serve_echo: Option<String>,
+}
+
+/// What the load generator calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// The bare tonic echo server.
+    Echo,
+    /// GetOpportunity of random preloaded opportunities.
+    Get,
+    /// CreateOpportunity of new, valid opportunities.
+    Create,
+    /// ListOpportunities, first page.
+    ListFirst,
+    /// ListOpportunities, the page 1,000 pages deep.
+    ListDeep,
+    /// GetForecast over every opportunity in the main currency.
+    Forecast,
+}
+
+impl Workload {
+    const ALL: [Workload; 6] = [
+        Workload::Echo,
+        Workload::Get,
+        Workload::Create,
+        Workload::ListFirst,
+        Workload::ListDeep,
+        Workload::Forecast,
+    ];
+}
+
+/// Runs the benchmark (or, with `--serve-echo`, the echo server it starts).
+///
+/// # Errors
+/// When the database, a child process or the load fails; missing `pgbench` is not an error.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(addr) = &args.serve_echo {
+        return echo::serve(addr).await;
+    }
+    if args.concurrency == 0 || args.connections == 0 || args.scale == 0 {
+        bail!("--concurrency, --connections and --scale must be at least 1");
+    }
+    if !(args.duration > 0.0 && args.warmup >= 0.0) {
+        bail!("--duration must be positive and --warmup not negative");
+    }
+    tokio::select! {
+        result = bench(args) => result,
+        // Returning drops the child guards, which stop the servers.
+        () = closeloop_kit::server::shutdown_signal() => bail!("interrupted"),
+    }
+}
+
+/// What every part of a run shares.
+struct Setup {
+    shape: Shape,
+    connections: usize,
+    /// `Bearer …` of a sales manager, who reads every opportunity and creates for any owner.
+    bearer: MetadataValue<Ascii>,
+    /// The secret the bearer token is signed with, for the service to verify it.
+    secret: String,
+    dataset: Dataset,
+    /// Where the child processes' logs and settings (and the SQLite database) go.
+    scratch: PathBuf,
+}
+
+impl Setup {
+    /// `message` with the metadata a real client sends: its bearer token.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        authorized(message, &self.bearer)
+    }
+}
+
+fn authorized<T>(message: T, bearer: &MetadataValue<Ascii>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.clone());
+    request
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
+    let mut workloads = if args.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        args.workloads.clone()
+    };
+    workloads.sort();
+    workloads.dedup();
+    // Creates add rows: run them last so every read workload sees exactly the preloaded data
+    // set (the forecast then covers `--scale` opportunities, not `--scale` plus the creates).
+    workloads.sort_by_key(|w| *w == Workload::Create);
+
+    let scratch = tempfile::Builder::new()
+        .prefix("closeloop-bench-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            scratch.path().join("opportunities.db").display()
+        ),
+    };
+    let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        report::Backend::Postgres
+    } else if url.starts_with("sqlite:") {
+        report::Backend::Sqlite
+    } else {
+        bail!("--database-url must start with postgres:// or sqlite://");
+    };
+    let database = backend.describe(&url, args.database_url.is_none());
+
+    let dataset = Dataset::new(args.scale, now_micros());
+    eprintln!(
+        "closeloop bench: preloading {} opportunities ({database})",
+        report::group(args.scale as f64, 0),
+    );
+    let loaded = preload::load(&url, dataset).await?;
+
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).context("generating a signing secret")?;
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let token = TokenIssuer::new(&AuthSettings {
+        hs256_secret: Some(secret.clone()),
+        ..AuthSettings::default()
+    })?
+    .mint(
+        "bench-manager",
+        &[Role::SalesManager],
+        Duration::from_secs(24 * 3600),
+    );
+    let setup = Setup {
+        shape: Shape {
+            concurrency: args.concurrency,
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+        },
+        connections: args.connections,
+        bearer: format!("Bearer {token}").parse()?,
+        secret,
+        dataset,
+        scratch: scratch.path().to_owned(),
+    };
+    let deep = deep_page(&dataset);
+
+    let mut rows = Vec::new();
+    if workloads.contains(&Workload::Echo) {
+        rows.push(measure_echo(&setup, loaded.encoded_bytes).await?);
+    }
+    let service_workloads: Vec<Workload> = workloads
+        .into_iter()
+        .filter(|w| *w != Workload::Echo)
+        .collect();
+    let service = if service_workloads.is_empty() {
+        ServiceRun::default()
+    } else {
+        measure_service(&setup, &url, &service_workloads, &deep).await?
+    };
+    rows.extend(service.rows);
+
+    let pgbench = match (backend, pgbench::find()) {
+        (report::Backend::Sqlite, _) => pgbench::Baseline::NotApplicable,
+        (report::Backend::Postgres, None) => pgbench::Baseline::Missing,
+        (report::Backend::Postgres, Some(program)) => {
+            eprintln!("closeloop bench: pgbench");
+            pgbench::run(
+                &program,
+                &url,
+                args.concurrency,
+                setup.shape.duration,
+                loaded.encoded_bytes,
+                scratch.path(),
+            )
+            .await
+        }
+    };
+
+    let report = Report::new(
+        report::Run {
+            backend,
+            database,
+            scale: args.scale,
+            concurrency: args.concurrency,
+            connections: args.connections,
+            warmup_s: args.warmup,
+            duration_s: args.duration,
+            preload_s: loaded.elapsed.as_secs_f64(),
+            encoded_opportunity_bytes: loaded.encoded_bytes,
+            deep_pages: deep.pages,
+        },
+        rows,
+        service.ready_rss,
+        service.forecast_alone_ms,
+        pgbench,
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+/// Starts the echo server, drives it with `payload_bytes` per call, and stops it.
+async fn measure_echo(setup: &Setup, payload_bytes: usize) -> anyhow::Result<report::Row> {
+    eprintln!("closeloop bench: echo server");
+    let addr = child::free_addr()?;
+    let mut echo = Child::spawn(
+        "echo server",
+        &["bench", "--serve-echo", &addr.to_string()],
+        &[],
+        setup.scratch.join("echo.log"),
+    )?;
+    echo.wait_ready(addr, echo::SERVICE).await?;
+    let channels = load::connect(addr, setup.connections).await?;
+    let since_start = !echo.reset_peak_rss();
+    let measured = run_echo(setup, channels, payload_bytes).await?;
+    echo.check_alive()?;
+    Ok(report::Row::new(
+        Workload::Echo,
+        &measured,
+        echo.peak_rss(),
+        since_start,
+    ))
+}
+
+/// What the service's part of a run measured.
+#[derive(Default)]
+struct ServiceRun {
+    rows: Vec<report::Row>,
+    ready_rss: Option<u64>,
+    forecast_alone_ms: Option<f64>,
+}
+
+/// Starts the opportunities service on `url`, drives each of `workloads` in turn, and stops it.
+async fn measure_service(
+    setup: &Setup,
+    url: &str,
+    workloads: &[Workload],
+    deep: &DeepPage,
+) -> anyhow::Result<ServiceRun> {
+    eprintln!("closeloop bench: opportunities service");
+    let addr = child::free_addr()?;
+    // Numbers cannot come from `CLOSELOOP_…` variables (the kit's settings loader reads them
+    // as strings and refuses "1024" for a count), so the one numeric setting goes in a settings
+    // file. The limit is far above the offered load, so the run measures serving, not load
+    // shedding.
+    let settings = setup.scratch.join("opportunities.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[server]\nconcurrency_limit = {}\n",
+            (setup.shape.concurrency * 4).max(1024)
+        ),
+    )
+    .context("writing the service's settings")?;
+    let envs = [
+        ("CLOSELOOP_SERVER__LISTEN", addr.to_string()),
+        ("CLOSELOOP_DATABASE__URL", url.to_owned()),
+        ("CLOSELOOP_AUTH__HS256_SECRET", setup.secret.clone()),
+        ("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn".to_owned()),
+        ("CLOSELOOP_TELEMETRY__OTLP_ENDPOINT", String::new()),
+    ];
+    let settings = settings.display().to_string();
+    let mut service = Child::spawn(
+        "opportunities service",
+        &["--config", &settings, "serve", "opportunities"],
+        &envs,
+        setup.scratch.join("opportunities.log"),
+    )?;
+    service
+        .wait_ready(addr, closeloop_opportunities::GRPC_SERVICE)
+        .await?;
+    let mut run = ServiceRun {
+        ready_rss: service.peak_rss(),
+        ..ServiceRun::default()
+    };
+    let clients: Vec<OpportunityServiceClient<Channel>> = load::connect(addr, setup.connections)
+        .await?
+        .into_iter()
+        .map(OpportunityServiceClient::new)
+        .collect();
+    for &workload in workloads {
+        eprintln!("  {}", report::label(workload, deep.pages));
+        if workload == Workload::Forecast {
+            run.forecast_alone_ms = Some(forecast_alone_ms(setup, clients[0].clone()).await?);
+        }
+        let since_start = !service.reset_peak_rss();
+        let measured = run_service(workload, setup, &clients, deep).await?;
+        service.check_alive()?;
+        run.rows.push(report::Row::new(
+            workload,
+            &measured,
+            service.peak_rss(),
+            since_start,
+        ));
+    }
+    Ok(run)
+}
+
+/// The deep-page workload's page: 1,000 pages in, or the deepest page the data set has.
+#[derive(Debug, Clone)]
+struct DeepPage {
+    /// Pages before it.
+    pages: u64,
+    /// Its page token.
+    token: String,
+}
+
+fn deep_page(dataset: &Dataset) -> DeepPage {
+    // Whole pages that can be skipped with items still left for the page read.
+    let pages = DEEP_PAGES.min((dataset.size - 1) / PAGE_SIZE);
+    let token = if pages == 0 {
+        String::new()
+    } else {
+        // Ids sort like indexes, so the last item of page `pages` is opportunity
+        // `pages × 50 − 1`; the token after it is the one that page returned.
+        paging::encode(
+            &dataset.id(pages * PAGE_SIZE - 1),
+            ListFilter::default().fingerprint(),
+        )
+    };
+    DeepPage { pages, token }
+}
+
+async fn run_echo(
+    setup: &Setup,
+    channels: Vec<Channel>,
+    payload_bytes: usize,
+) -> anyhow::Result<Measurement> {
+    use echo::pb::{EchoMessage, echo_client::EchoClient};
+    let clients: Vec<EchoClient<Channel>> = channels.into_iter().map(EchoClient::new).collect();
+    let payload = prost::bytes::Bytes::from(vec![0xa5; payload_bytes]);
+    let bearer = setup.bearer.clone();
+    load::drive(setup.shape, move |caller, _| {
+        let mut client = clients[caller % clients.len()].clone();
+        let request = authorized(
+            EchoMessage {
+                payload: payload.clone(),
+            },
+            &bearer,
+        );
+        async move { client.echo(request).await.map(drop) }
+    })
+    .await
+}
+
+async fn run_service(
+    workload: Workload,
+    setup: &Setup,
+    clients: &[OpportunityServiceClient<Channel>],
+    deep: &DeepPage,
+) -> anyhow::Result<Measurement> {
+    let clients = clients.to_vec();
+    let pick = move |caller: usize| clients[caller % clients.len()].clone();
+    let bearer = setup.bearer.clone();
+    let dataset = setup.dataset;
+    match workload {
+        Workload::Get => {
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let index = rng::mix(((caller as u64) << 40) ^ seq) % dataset.size;
+                let request = authorized(
+                    pb::GetOpportunityRequest {
+                        name: format!("opportunities/{}", dataset.id(index)),
+                    },
+                    &bearer,
+                );
+                async move { client.get_opportunity(request).await.map(drop) }
+            })
+            .await
+        }
+        Workload::Create => {
+            let opportunities: Arc<Vec<pb::Opportunity>> = Arc::new(
+                (0..CREATE_REQUESTS)
+                    .map(|seq| dataset.create_request(seq))
+                    .collect(),
+            );
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let n = opportunities.len() as u64;
+                let opportunity =
+                    opportunities[((caller as u64 * 7919 + seq) % n) as usize].clone();
+                let request = authorized(
+                    pb::CreateOpportunityRequest {
+                        opportunity: Some(opportunity),
+                        ..Default::default()
+                    },
+                    &bearer,
+                );
+                async move { client.create_opportunity(request).await.map(drop) }
+            })
+            .await
+        }
+        Workload::ListFirst | Workload::ListDeep => {
+            let page_token = if workload == Workload::ListDeep {
+                deep.token.clone()
+            } else {
+                String::new()
+            };
+            load::drive(setup.shape, move |caller, _| {
+                let mut client = pick(caller);
+                let request = authorized(
+                    pb::ListOpportunitiesRequest {
+                        page_size: PAGE_SIZE as i32,
+                        page_token: page_token.clone(),
+                        ..Default::default()
+                    },
+                    &bearer,
+                );
+                async move {
+                    let page = client.list_opportunities(request).await?.into_inner();
+                    if page.opportunities.len() == PAGE_SIZE as usize {
+                        Ok(())
+                    } else {
+                        Err(tonic::Status::data_loss(format!(
+                            "a page of {} opportunities instead of {PAGE_SIZE}",
+                            page.opportunities.len()
+                        )))
+                    }
+                }
+            })
+            .await
+        }
+        Workload::Forecast => {
+            let request = forecast_request();
+            load::drive(setup.shape, move |caller, _| {
+                let mut client = pick(caller);
+                let request = authorized(request.clone(), &bearer);
+                async move { client.get_forecast(request).await.map(drop) }
+            })
+            .await
+        }
+        Workload::Echo => unreachable!("the echo workload runs against the echo server"),
+    }
+}
+
+/// A forecast over every preloaded opportunity in the main currency: the generated expected
+/// and close dates all fall within a year and a half of now.
+fn forecast_request() -> pb::GetForecastRequest {
+    let today = date_of_micros(now_micros());
+    pb::GetForecastRequest {
+        owners: Vec::new(),
+        period: Some(date_range_to_proto((
+            today - time::Duration::days(2 * 365),
+            today + time::Duration::days(2 * 365),
+        ))),
+        currency_code: preload::MAIN_CURRENCY.to_owned(),
+    }
+}
+
+/// The median latency of GetForecast called alone (what one person asking for the report
+/// waits), after one untimed call, in ms.
+async fn forecast_alone_ms(
+    setup: &Setup,
+    mut client: OpportunityServiceClient<Channel>,
+) -> anyhow::Result<f64> {
+    let request = forecast_request();
+    let mut times = Vec::with_capacity(FORECAST_PROBES);
+    for probe in 0..=FORECAST_PROBES {
+        let started = Instant::now();
+        client
+            .get_forecast(setup.request(request.clone()))
+            .await
+            .context("GetForecast")?;
+        if probe > 0 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}

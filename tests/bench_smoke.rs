@@ -1,0 +1,89 @@
+//! Smoke test of `closeloop bench`: the built binary preloads a few hundred opportunities, drives
+//! every workload for a second at low concurrency, and prints its report. Nothing here asserts
+//! speed; it checks that every workload ran, answered without errors, and was reported.
+
+use std::process::Command;
+
+/// In the order they run: creates last, so the reads see exactly the preloaded data.
+const WORKLOADS: [&str; 6] = [
+    "echo",
+    "get",
+    "list-first",
+    "list-deep",
+    "forecast",
+    "create",
+];
+
+fn bench(extra: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_closeloop"))
+        .args([
+            "bench",
+            "--scale",
+            "300",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "1",
+            "--concurrency",
+            "4",
+            "--connections",
+            "2",
+        ])
+        .args(extra)
+        .output()
+        .expect("running closeloop bench");
+    assert!(
+        output.status.success(),
+        "closeloop bench failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("the report is UTF-8")
+}
+
+#[test]
+fn the_table_names_every_workload_and_target() {
+    let table = bench(&[]);
+    for expected in [
+        "requests/s",
+        "p99.9 ms",
+        "echo (bare tonic)",
+        "GetOpportunity",
+        "CreateOpportunity",
+        "ListOpportunities p. 1 ",
+        // 300 opportunities hold 6 pages of 50: the deepest page with items is the sixth.
+        "ListOpportunities p. 6 ",
+        "GetForecast, all data",
+        "pgbench",
+        "targets",
+        "peak RSS of the service",
+    ] {
+        assert!(
+            table.contains(expected),
+            "{expected:?} missing from:\n{table}"
+        );
+    }
+}
+
+#[test]
+fn json_reports_every_workload_with_figures() {
+    let json = bench(&["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    let rows = report["workloads"].as_array().expect("a workloads array");
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().expect("a workload name"))
+        .collect();
+    assert_eq!(names, WORKLOADS);
+    for row in rows {
+        assert!(row["requests"].as_u64().unwrap() > 0, "no calls: {row}");
+        assert_eq!(row["failed"].as_u64(), Some(0), "failed calls: {row}");
+        assert!(row["p50_ms"].is_number(), "{row}");
+        assert!(row["p999_ms"].is_number(), "{row}");
+        assert!(row["peak_rss_mib"].is_number(), "{row}");
+    }
+    assert!(rows[1]["ratio_to_echo"].is_number());
+    assert_eq!(report["run"]["deep_pages"], 5);
+    assert_eq!(report["targets"].as_array().unwrap().len(), 6);
+    assert_eq!(report["pgbench"]["status"], "not_applicable");
+}

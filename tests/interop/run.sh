@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Cross-language check: generates a Python client from proto/ alone, starts `closeloop up` on
+# a scratch data folder and free ports, and runs the client against it. Needs python3 and
+# network access to PyPI (grpcio-tools goes into a virtualenv under target/).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check "grpcio-tools>=1.60,<2"
+
+work=$(mktemp -d)
+trap 'kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/stubs"
+"$venv/bin/python" -m grpc_tools.protoc -I proto --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
+    $(find proto -name '*.proto' | sort)
+find "$work/stubs" -type d -exec touch {}/__init__.py \;
+
+cargo build --locked --quiet --bin closeloop
+closeloop=target/debug/closeloop
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$closeloop" up --data-dir "$work/data" --base-port "$port" > "$work/up.log" 2>&1 &
+up_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "closeloop is up" "$work/up.log" && break
+    kill -0 "$up_pid" 2>/dev/null || { cat "$work/up.log"; echo "closeloop up exited"; exit 1; }
+    sleep 0.1
+done
+grep -q "closeloop is up" "$work/up.log" || { cat "$work/up.log"; echo "closeloop up did not start"; exit 1; }
+
+rep=$("$closeloop" token --data-dir "$work/data" --subject interop-rep --role sales_rep)
+manager=$("$closeloop" token --data-dir "$work/data" --subject interop-manager --role sales_manager)
+PYTHONPATH="$work/stubs" "$venv/bin/python" tests/interop/client.py "127.0.0.1:$port" "$rep" "$manager"

@@ -1,0 +1,230 @@
+//! The `closeloop` binary as people run it: `closeloop up` on a scratch data folder, a token from
+//! `closeloop token`, calls over gRPC, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use closeloop_proto::common::v1 as common;
+use closeloop_proto::opportunities::v1 as pb;
+use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_closeloop");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child if the test fails before stopping it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token(data_dir: &std::path::Path, subject: &str, role: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "--subject", subject, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .env_remove("CLOSELOOP_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn up_serves_the_suite_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["up", "--base-port", &port.to_string(), "--data-dir"])
+        .arg(&data)
+        .env_remove("CLOSELOOP_CONFIG")
+        .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+
+    // The banner says where the service listens.
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+        text
+    })
+    .await
+    .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(
+        banner.contains(&format!("opportunities  {addr}")),
+        "{banner}"
+    );
+    assert!(banner.contains("closeloop token"), "{banner}");
+    assert!(data.join("opportunities.db").exists());
+    assert!(data.join("jwt-secret").exists());
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "closeloop.opportunities.v1.OpportunityService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    let mut client = OpportunityServiceClient::new(channel);
+    let mut request = tonic::Request::new(pb::CreateOpportunityRequest {
+        opportunity: Some(pb::Opportunity {
+            account: Some(common::Party {
+                account_id: "acme".into(),
+                display_name: "Acme".into(),
+            }),
+            title: "Through up".into(),
+            kind: pb::OpportunityKind::NewBusiness as i32,
+            source: pb::OpportunitySource::Inbound as i32,
+            currency_code: "EUR".into(),
+            expected_close_date: Some(common::Date {
+                year: 2026,
+                month: 12,
+                day: 1,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let bearer = format!("Bearer {}", token(&data, "alice", "sales_rep"));
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    let created = client
+        .create_opportunity(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.owner, "alice");
+
+    // A token minted with another data folder's secret is refused.
+    let other = tempfile::tempdir().unwrap();
+    let mut request = tonic::Request::new(pb::GetOpportunityRequest {
+        name: created.name.clone(),
+    });
+    let bearer = format!("Bearer {}", token(other.path(), "alice", "sales_rep"));
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    let err = client.get_opportunity(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+
+    // SIGTERM drains and exits cleanly.
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut running = running;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "closeloop up did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn token_refuses_unknown_roles_and_empty_subjects() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["token", "--subject", "a", "--role", "admin", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sales_rep"));
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--subject",
+            " ",
+            "--role",
+            "sales_rep",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn settings_errors_are_reported_not_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[opportunities]\nmargin_floor_bps = \"lots\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "opportunities", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("margin_floor_bps"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A production process without a signing key refuses to start.
+    let out = Command::new(BIN)
+        .args(["serve", "opportunities"])
+        .env("CLOSELOOP_SERVER__LISTEN", "127.0.0.1:0")
+        .env(
+            "CLOSELOOP_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("x.db").display()),
+        )
+        .env_remove("CLOSELOOP_AUTH__HS256_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("auth"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
