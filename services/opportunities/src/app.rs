@@ -2,7 +2,13 @@
 //! it and the etag, applies the domain rule, saves, writes the command owed to the contracts
 //! service when the deal is won (outbox), and stores the answer under the request's `request_id`.
 //! Either all of that commits or none of it does.
+//!
+//! The two hottest calls share round trips under load ([`closeloop_kit::batch`]): creations
+//! that arrive together commit together (one transaction, multi-row inserts), and reads of single
+//! opportunities that arrive together are one `IN (…)` query.
 
+use closeloop_kit::batch::Batcher;
+use closeloop_kit::db::Backend;
 use closeloop_kit::idempotency::{self, Begun, RequestKey};
 use closeloop_kit::outbox::{self, Waker};
 use closeloop_kit::time::now_micros;
@@ -25,7 +31,29 @@ pub struct App {
     pub policy: Policy,
     /// Wakes the outbox relay after a commit that queued a command.
     pub waker: Option<Waker>,
+    creates: Batcher<NewRow, Created>,
+    reads: Batcher<String, Option<String>>,
 }
+
+/// A new opportunity waiting for the next group commit.
+struct NewRow {
+    opportunity: Opportunity,
+    key: Option<RequestKey>,
+    answer: Vec<u8>,
+}
+
+/// How a creation ended.
+enum Created {
+    /// Inserted now; the caller answers with what it built.
+    Fresh,
+    /// A repeat of an applied request: its stored answer.
+    Repeat(Vec<u8>),
+}
+
+/// Creations committed together at most.
+const CREATE_BATCH: usize = 128;
+/// Reads answered by one query at most.
+const READ_BATCH: usize = 64;
 
 /// The resource type name used in NOT_FOUND details.
 pub const RESOURCE: &str = "closeloop.opportunities.v1.Opportunity";
@@ -52,6 +80,48 @@ fn not_found(id: &str) -> Problem {
 }
 
 impl App {
+    /// The application over `store`. Must run inside the tokio runtime (it starts the batchers).
+    pub fn new(store: Store, policy: Policy, waker: Option<Waker>) -> App {
+        // SQLite has one writer: more than one creation batch in flight would only queue.
+        let writers = match store.db().backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        };
+        let readers = (store.db().pool().options().get_max_connections() as usize / 2).max(1);
+        let creates = {
+            let store = store.clone();
+            Batcher::spawn(CREATE_BATCH, writers, move |rows| {
+                let store = store.clone();
+                async move { create_batch(&store, rows).await }
+            })
+        };
+        let reads = {
+            let store = store.clone();
+            Batcher::spawn(READ_BATCH, readers, move |ids: Vec<String>| {
+                let store = store.clone();
+                async move {
+                    match store.get_documents(&ids).await {
+                        // The same id may be asked for twice in one batch: clone, don't take.
+                        Ok(found) => ids.iter().map(|id| Ok(found.get(id).cloned())).collect(),
+                        Err(e) => {
+                            let e = e.into_status();
+                            ids.iter()
+                                .map(|_| Err(Problem::Unavailable(e.message().to_owned())))
+                                .collect()
+                        }
+                    }
+                }
+            })
+        };
+        App {
+            store,
+            policy,
+            waker,
+            creates,
+            reads,
+        }
+    }
+
     /// Creates an opportunity owned by `new.owner` (or the caller when empty).
     ///
     /// # Errors
@@ -74,12 +144,19 @@ impl App {
         let now = now_micros();
         let opportunity =
             Opportunity::create(uuid::Uuid::now_v7().to_string(), new, owner, initial, now)?;
-        let mut work = match idempotency::begin(self.store.db(), key, now).await? {
-            Begun::Repeat(answer) => return Ok(answer),
-            Begun::Fresh(work) => work,
-        };
-        self.store.insert(work.conn(), &opportunity).await?;
-        work.commit(respond(&opportunity)).await
+        let answer = respond(&opportunity);
+        let created = self
+            .creates
+            .call(NewRow {
+                opportunity,
+                key: key.cloned(),
+                answer: answer.encode_to_vec(),
+            })
+            .await?;
+        match created {
+            Created::Fresh => Ok(answer),
+            Created::Repeat(stored) => M::decode(stored.as_slice()).map_err(Problem::internal),
+        }
     }
 
     /// Reads one opportunity the caller may see.
@@ -87,7 +164,12 @@ impl App {
     /// # Errors
     /// NOT_FOUND; PERMISSION_DENIED; database errors.
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<Opportunity, Problem> {
-        let opportunity = self.store.get(id).await?.ok_or_else(|| not_found(id))?;
+        let document = self
+            .reads
+            .call(id.to_owned())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let opportunity = Store::parse_document(&document)?;
         access::authorize(principal, Action::Read, &opportunity.owner)?;
         Ok(opportunity)
     }
@@ -150,4 +232,88 @@ impl App {
         }
         Ok(answer)
     }
+}
+
+/// Commits a batch of creations in one transaction; when that fails (e.g. a twin request
+/// committed the same `request_id` first), each creation runs alone so one cannot fail another.
+async fn create_batch(store: &Store, rows: Vec<NewRow>) -> Vec<Result<Created, Problem>> {
+    match try_create_batch(store, &rows).await {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::debug!(error = %e, size = rows.len(), "creating as a batch failed; one by one");
+            let mut results = Vec::with_capacity(rows.len());
+            for row in &rows {
+                results.push(create_alone(store, row).await);
+            }
+            results
+        }
+    }
+}
+
+async fn try_create_batch(
+    store: &Store,
+    rows: &[NewRow],
+) -> Result<Vec<Result<Created, Problem>>, Problem> {
+    let now = now_micros();
+    let mut tx = store.db().begin().await?;
+    let keys: Vec<&RequestKey> = rows.iter().filter_map(|r| r.key.as_ref()).collect();
+    let mut stored = if keys.is_empty() {
+        Default::default()
+    } else {
+        idempotency::stored_answers(&mut tx, &keys).await?
+    };
+    let mut results = Vec::with_capacity(rows.len());
+    let mut fresh: Vec<&NewRow> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(key) = &row.key else {
+            fresh.push(row);
+            results.push(Ok(Created::Fresh));
+            continue;
+        };
+        if let Some(answer) = stored.remove(key.key()) {
+            results.push(answer.map(Created::Repeat));
+            continue;
+        }
+        // The same request twice in one batch: the first is applied, the second repeats it.
+        let twin = fresh
+            .iter()
+            .find(|f| f.key.as_ref().is_some_and(|k| k.key() == key.key()));
+        match twin {
+            Some(first) if first.key.as_ref().is_some_and(|k| k.same_request(key)) => {
+                results.push(Ok(Created::Repeat(first.answer.clone())));
+            }
+            Some(_) => results.push(Err(Problem::invalid(
+                "request_id",
+                "already used for a different request",
+            ))),
+            None => {
+                fresh.push(row);
+                results.push(Ok(Created::Fresh));
+            }
+        }
+    }
+    let opportunities: Vec<&Opportunity> = fresh.iter().map(|r| &r.opportunity).collect();
+    store.insert_rows(&mut tx, &opportunities).await?;
+    let answers: Vec<(&RequestKey, Vec<u8>)> = fresh
+        .iter()
+        .filter_map(|r| r.key.as_ref().map(|k| (k, r.answer.clone())))
+        .collect();
+    if !answers.is_empty() {
+        idempotency::store_answers(&mut tx, &answers, now).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// One creation in its own transaction. A second try finds the answer of a twin request that
+/// committed first (the first try then failed on its `request_id`).
+async fn create_alone(store: &Store, row: &NewRow) -> Result<Created, Problem> {
+    let row = std::slice::from_ref(row);
+    let result = match try_create_batch(store, row).await {
+        Ok(results) => Ok(results),
+        Err(_) => try_create_batch(store, row).await,
+    };
+    result?
+        .pop()
+        .unwrap_or_else(|| Err(Problem::internal("a creation returned no result")))
 }

@@ -199,11 +199,11 @@ impl Service {
         };
         let housekeeping = closeloop_kit::idempotency::spawn_housekeeping(db.clone(), stop_rx);
 
-        let app = App {
-            store: Store::new(db.clone()),
-            policy: settings.opportunities.clone(),
+        let app = App::new(
+            Store::new(db.clone()),
+            settings.opportunities.clone(),
             waker,
-        };
+        );
         let max = settings.common.server.max_message_bytes;
         let grpc = OpportunityServiceServer::new(api::Api::new(app))
             .max_decoding_message_size(max)

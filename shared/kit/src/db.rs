@@ -150,7 +150,11 @@ impl Db {
         let (backend, url) = normalise_url(&settings.url)?;
         let mut options = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
-            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms));
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            // No ping before each use: it costs a round trip (a thread hand-off on SQLite) on
+            // every call. A connection that died fails its call as UNAVAILABLE and is replaced;
+            // the health probe notices a database that is down.
+            .test_before_acquire(false);
         if backend == Backend::Sqlite {
             options = options.min_connections(1).after_connect(|conn, _meta| {
                 Box::pin(async move {

@@ -55,6 +55,18 @@ impl RequestKey {
     }
 }
 
+impl RequestKey {
+    /// The stored key (method, caller, request id).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether `other` names the same request body.
+    pub fn same_request(&self, other: &RequestKey) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+
 fn fnv64(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -87,6 +99,82 @@ pub async fn lookup<M: Message + Default>(
             .map(Some)
             .map_err(Problem::internal),
     }
+}
+
+/// What a batch of keys finds: per key already applied, its stored answer, or a refusal when
+/// the key was used for a different request.
+///
+/// # Errors
+/// Database errors.
+pub async fn stored_answers(
+    conn: &mut AnyConnection,
+    keys: &[&RequestKey],
+) -> Result<std::collections::HashMap<String, Result<Vec<u8>, Problem>>, Problem> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in keys.chunks(500) {
+        let placeholders = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT key, fingerprint, response FROM idempotency_keys WHERE key IN ({placeholders})"
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
+        for k in chunk {
+            query = query.bind(k.key.clone());
+        }
+        for (key, fingerprint, response) in query.fetch_all(&mut *conn).await? {
+            let asked = chunk.iter().find(|k| k.key == key).expect("asked for it");
+            let answer = if asked.fingerprint == fingerprint {
+                Ok(response)
+            } else {
+                Err(Problem::invalid(
+                    "request_id",
+                    "already used for a different request",
+                ))
+            };
+            found.insert(key, answer);
+        }
+    }
+    Ok(found)
+}
+
+/// Stores the answers of a batch of applied requests, in the caller's transaction.
+///
+/// # Errors
+/// Database errors (a unique violation when a twin request committed first).
+pub async fn store_answers(
+    conn: &mut AnyConnection,
+    answers: &[(&RequestKey, Vec<u8>)],
+    now_micros: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in answers.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO idempotency_keys (key, fingerprint, response, create_time) VALUES {values}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, response) in chunk {
+            query = query
+                .bind(key.key.clone())
+                .bind(key.fingerprint)
+                .bind(response.clone())
+                .bind(now_micros);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// How [`begin`] found a request.

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod batch;
 pub mod client;
 pub mod convert;
 pub mod db;

@@ -10,6 +10,7 @@ use closeloop_kit::time::epoch_days;
 use closeloop_kit::{Problem, db::is_unique_violation};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{Any, AnyConnection, Row};
@@ -155,31 +156,55 @@ impl Store {
     /// # Errors
     /// ALREADY_EXISTS on a duplicate id; database errors.
     pub async fn insert(&self, conn: &mut AnyConnection, o: &Opportunity) -> Result<(), Problem> {
-        let sql = format!(
-            "INSERT INTO opportunities (id, {COLUMNS}) VALUES ($18, {})",
-            placeholders(1, 17)
-        );
-        let result = bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), o)
-            .bind(o.id.clone())
-            .execute(&mut *conn)
-            .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Problem::AlreadyExists(format!(
-                    "{} already exists",
-                    o.name()
-                )));
+        self.insert_rows(conn, &[o]).await
+    }
+
+    /// Inserts new opportunities in the caller's transaction, many rows per statement.
+    ///
+    /// # Errors
+    /// ALREADY_EXISTS on a duplicate id (nothing of the statement is inserted then); database
+    /// errors.
+    pub async fn insert_rows(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[&Opportunity],
+    ) -> Result<(), Problem> {
+        // 18 parameters a row: well below both backends' limits per statement.
+        for chunk in rows.chunks(200) {
+            let values = (0..chunk.len())
+                .map(|r| format!("({})", placeholders(r * 18 + 1, 18)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO opportunities ({COLUMNS}, id) VALUES {values}");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in chunk {
+                query = bind_columns(query, o).bind(o.id.clone());
             }
-            other => {
-                other?;
+            match query.execute(&mut *conn).await {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(Problem::AlreadyExists(
+                        "an opportunity with that id already exists".into(),
+                    ));
+                }
+                other => {
+                    other?;
+                }
+            }
+            let values = (0..chunk.len())
+                .map(|r| format!("(${}, ${})", 2 * r + 1, 2 * r + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO opportunity_documents (id, body) VALUES {values}");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in chunk {
+                query = query.bind(o.id.clone()).bind(encode(o)?);
+            }
+            query.execute(&mut *conn).await?;
+            for o in chunk {
+                self.append_changes(conn, o, &o.stage_history).await?;
             }
         }
-        sqlx::query("INSERT INTO opportunity_documents (id, body) VALUES ($1, $2)")
-            .bind(o.id.clone())
-            .bind(encode(o)?)
-            .execute(&mut *conn)
-            .await?;
-        self.append_changes(conn, o, &o.stage_history).await
+        Ok(())
     }
 
     /// Reads an opportunity inside a write transaction, locking it on PostgreSQL until commit.
@@ -275,12 +300,32 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn get(&self, id: &str) -> Result<Option<Opportunity>, Problem> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT body FROM opportunity_documents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.db.pool())
-                .await?;
-        row.map(|(body,)| decode(&body)).transpose()
+        let mut found = self.get_documents(&[id.to_owned()]).await?;
+        found.remove(id).map(|body| decode(&body)).transpose()
+    }
+
+    /// Reads the stored documents of many opportunities at once, by id; missing ids are absent.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get_documents(&self, ids: &[String]) -> Result<HashMap<String, String>, Problem> {
+        let sql = format!(
+            "SELECT id, body FROM opportunity_documents WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        Ok(query.fetch_all(self.db.pool()).await?.into_iter().collect())
+    }
+
+    /// Parses a stored document.
+    ///
+    /// # Errors
+    /// INTERNAL when the document does not parse.
+    pub fn parse_document(body: &str) -> Result<Opportunity, Problem> {
+        decode(body)
     }
 
     /// Lists opportunities after `after` (an id), oldest first, at most `limit`.
@@ -584,9 +629,8 @@ impl Store {
     /// Database errors; nothing is inserted then.
     pub async fn insert_many(&self, opportunities: &[Opportunity]) -> Result<(), Problem> {
         let mut tx = self.db.begin().await?;
-        for o in opportunities {
-            self.insert(&mut tx, o).await?;
-        }
+        let rows: Vec<&Opportunity> = opportunities.iter().collect();
+        self.insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod concurrency;
 mod lifecycle;
 mod listing;
 mod reports;
