@@ -38,6 +38,7 @@ pub struct App {
 /// A new opportunity waiting for the next group commit.
 struct NewRow {
     opportunity: Opportunity,
+    document: String,
     key: Option<RequestKey>,
     answer: Vec<u8>,
 }
@@ -148,6 +149,7 @@ impl App {
         let created = self
             .creates
             .call(NewRow {
+                document: Store::document(&opportunity)?,
                 opportunity,
                 key: key.cloned(),
                 answer: answer.encode_to_vec(),
@@ -292,8 +294,11 @@ async fn try_create_batch(
             }
         }
     }
-    let opportunities: Vec<&Opportunity> = fresh.iter().map(|r| &r.opportunity).collect();
-    store.insert_rows(&mut tx, &opportunities).await?;
+    let documents: Vec<(&Opportunity, String)> = fresh
+        .iter()
+        .map(|r| (&r.opportunity, r.document.clone()))
+        .collect();
+    store.insert_rows(&mut tx, &documents).await?;
     let answers: Vec<(&RequestKey, Vec<u8>)> = fresh
         .iter()
         .filter_map(|r| r.key.as_ref().map(|k| (k, r.answer.clone())))

@@ -160,9 +160,12 @@ impl Db {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; NORMAL sync is durable across
                     // process crashes in WAL mode and avoids an fsync per commit.
+                    // Checkpointing every 4,000 pages instead of 1,000 rewrites hot pages
+                    // (index leaves) less often. Statement sub-journals stay in memory.
                     conn.execute(sqlx::raw_sql(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                         PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY;",
                     ))
                     .await?;
                     Ok(())

@@ -119,7 +119,9 @@ pub async fn stored_answers(
         let sql = format!(
             "SELECT key, fingerprint, response FROM idempotency_keys WHERE key IN ({placeholders})"
         );
-        let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
+        // One statement per list length: prepared once, not cached on every connection.
+        let mut query = sqlx::query_as::<_, (String, i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql))
+            .persistent(chunk.len() == 1);
         for k in chunk {
             query = query.bind(k.key.clone());
         }
@@ -164,7 +166,7 @@ pub async fn store_answers(
         let sql = format!(
             "INSERT INTO idempotency_keys (key, fingerprint, response, create_time) VALUES {values}"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1);
         for (key, response) in chunk {
             query = query
                 .bind(key.key.clone())

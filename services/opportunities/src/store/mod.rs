@@ -85,6 +85,12 @@ pub struct Store {
     report_slots: Arc<Semaphore>,
 }
 
+/// Rows per multi-row insert statement.
+const INSERT_SIZES: [usize; 3] = [1, 4, 16];
+
+/// The sizes `IN` lists of ids are padded to.
+const IN_LIST_SIZES: [usize; 4] = [1, 4, 16, 64];
+
 /// Builds `$n, $n+1, …` placeholders for an `IN` list.
 fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
@@ -156,10 +162,12 @@ impl Store {
     /// # Errors
     /// ALREADY_EXISTS on a duplicate id; database errors.
     pub async fn insert(&self, conn: &mut AnyConnection, o: &Opportunity) -> Result<(), Problem> {
-        self.insert_rows(conn, &[o]).await
+        self.insert_rows(conn, &[(o, encode(o)?)]).await
     }
 
-    /// Inserts new opportunities in the caller's transaction, many rows per statement.
+    /// Inserts new opportunities with their documents ([`Store::document`]) in the caller's
+    /// transaction, many rows per statement. The documents are encoded beforehand so the
+    /// encoding happens outside the transaction.
     ///
     /// # Errors
     /// ALREADY_EXISTS on a duplicate id (nothing of the statement is inserted then); database
@@ -167,17 +175,26 @@ impl Store {
     pub async fn insert_rows(
         &self,
         conn: &mut AnyConnection,
-        rows: &[&Opportunity],
+        rows: &[(&Opportunity, String)],
     ) -> Result<(), Problem> {
-        // 18 parameters a row: well below both backends' limits per statement.
-        for chunk in rows.chunks(200) {
-            let values = (0..chunk.len())
+        let mut rest = rows;
+        while !rest.is_empty() {
+            // A few fixed statement sizes: each stays prepared on its connection, and none gets
+            // so many parameters that binding them by name grows costly.
+            let size = INSERT_SIZES
+                .into_iter()
+                .rev()
+                .find(|s| *s <= rest.len())
+                .expect("1 is a size");
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let values = (0..size)
                 .map(|r| format!("({})", placeholders(r * 18 + 1, 18)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("INSERT INTO opportunities ({COLUMNS}, id) VALUES {values}");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for o in chunk {
+            for (o, _) in chunk {
                 query = bind_columns(query, o).bind(o.id.clone());
             }
             match query.execute(&mut *conn).await {
@@ -190,17 +207,17 @@ impl Store {
                     other?;
                 }
             }
-            let values = (0..chunk.len())
+            let values = (0..size)
                 .map(|r| format!("(${}, ${})", 2 * r + 1, 2 * r + 2))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("INSERT INTO opportunity_documents (id, body) VALUES {values}");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for o in chunk {
-                query = query.bind(o.id.clone()).bind(encode(o)?);
+            for (o, body) in chunk {
+                query = query.bind(o.id.clone()).bind(body.clone());
             }
             query.execute(&mut *conn).await?;
-            for o in chunk {
+            for (o, _) in chunk {
                 self.append_changes(conn, o, &o.stage_history).await?;
             }
         }
@@ -309,15 +326,33 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn get_documents(&self, ids: &[String]) -> Result<HashMap<String, String>, Problem> {
-        let sql = format!(
-            "SELECT id, body FROM opportunity_documents WHERE id IN ({})",
-            placeholders(1, ids.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.clone());
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_LIST_SIZES[IN_LIST_SIZES.len() - 1]) {
+            // Pad the list to one of a few sizes (repeating the last id): a handful of distinct
+            // statements stay prepared per connection instead of one per batch size.
+            let size = IN_LIST_SIZES
+                .into_iter()
+                .find(|s| *s >= chunk.len())
+                .expect("chunks fit the largest size");
+            let sql = format!(
+                "SELECT id, body FROM opportunity_documents WHERE id IN ({})",
+                placeholders(1, size)
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for i in 0..size {
+                query = query.bind(chunk[i.min(chunk.len() - 1)].clone());
+            }
+            found.extend(query.fetch_all(self.db.pool()).await?);
         }
-        Ok(query.fetch_all(self.db.pool()).await?.into_iter().collect())
+        Ok(found)
+    }
+
+    /// The stored document of an opportunity.
+    ///
+    /// # Errors
+    /// INTERNAL when it does not encode.
+    pub fn document(o: &Opportunity) -> Result<String, Problem> {
+        encode(o)
     }
 
     /// Parses a stored document.
@@ -628,8 +663,11 @@ impl Store {
     /// # Errors
     /// Database errors; nothing is inserted then.
     pub async fn insert_many(&self, opportunities: &[Opportunity]) -> Result<(), Problem> {
+        let rows = opportunities
+            .iter()
+            .map(|o| Ok((o, encode(o)?)))
+            .collect::<Result<Vec<_>, Problem>>()?;
         let mut tx = self.db.begin().await?;
-        let rows: Vec<&Opportunity> = opportunities.iter().collect();
         self.insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
