@@ -86,7 +86,7 @@ impl App {
         // SQLite has one writer: more than one creation batch in flight would only queue.
         let writers = match store.db().backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => 4,
+            Backend::Postgres => 2,
         };
         let readers = (store.db().pool().options().get_max_connections() as usize / 2).max(1);
         let creates = {

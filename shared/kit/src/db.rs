@@ -161,11 +161,12 @@ impl Db {
                     // WAL lets readers run beside the writer; NORMAL sync is durable across
                     // process crashes in WAL mode and avoids an fsync per commit.
                     // Checkpointing every 4,000 pages instead of 1,000 rewrites hot pages
-                    // (index leaves) less often. Statement sub-journals stay in memory.
+                    // (index leaves) less often. Temporary sorts stay in files: in memory, a
+                    // GROUP BY over a million rows would hold them all.
                     conn.execute(sqlx::raw_sql(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                         PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY;",
+                         PRAGMA wal_autocheckpoint = 4000;",
                     ))
                     .await?;
                     Ok(())
