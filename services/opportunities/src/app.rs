@@ -32,13 +32,13 @@ pub struct App {
     /// Wakes the outbox relay after a commit that queued a command.
     pub waker: Option<Waker>,
     creates: Batcher<NewRow, Created>,
-    reads: Batcher<String, Option<String>>,
+    reads: Batcher<String, Option<Vec<u8>>>,
 }
 
 /// A new opportunity waiting for the next group commit.
 struct NewRow {
     opportunity: Opportunity,
-    document: String,
+    document: Vec<u8>,
     key: Option<RequestKey>,
     answer: Vec<u8>,
 }
@@ -294,7 +294,7 @@ async fn try_create_batch(
             }
         }
     }
-    let documents: Vec<(&Opportunity, String)> = fresh
+    let documents: Vec<(&Opportunity, Vec<u8>)> = fresh
         .iter()
         .map(|r| (&r.opportunity, r.document.clone()))
         .collect();

@@ -23,16 +23,18 @@ use crate::domain::reports::{
 };
 use crate::domain::stage::{ForecastCategory, Stage};
 
-const SCHEMA: &[closeloop_kit::db::EmbeddedMigration] = &[(
-    100,
-    "opportunities",
-    include_str!("../../migrations/0100_opportunities.sql"),
-)];
-
-/// The service's schema: portable SQL, so both backends run the same migrations.
+/// The service's schema. The two differ only in the binary column type.
 pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: SCHEMA,
-    postgres: SCHEMA,
+    sqlite: &[(
+        100,
+        "opportunities",
+        include_str!("../../migrations/sqlite/0100_opportunities.sql"),
+    )],
+    postgres: &[(
+        100,
+        "opportunities",
+        include_str!("../../migrations/postgres/0100_opportunities.sql"),
+    )],
 };
 
 /// Filters of a listing.
@@ -99,12 +101,14 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-fn decode(body: &str) -> Result<Opportunity, Problem> {
-    serde_json::from_str(body).map_err(Problem::internal)
+/// Documents are MessagePack with field names: self-describing like JSON (fields added later
+/// read as their defaults), but binary, about half the size, and cheaper to parse.
+fn decode(body: &[u8]) -> Result<Opportunity, Problem> {
+    rmp_serde::from_slice(body).map_err(Problem::internal)
 }
 
-fn encode(o: &Opportunity) -> Result<String, Problem> {
-    serde_json::to_string(o).map_err(Problem::internal)
+fn encode(o: &Opportunity) -> Result<Vec<u8>, Problem> {
+    rmp_serde::to_vec_named(o).map_err(Problem::internal)
 }
 
 fn bind_columns<'q>(
@@ -175,7 +179,7 @@ impl Store {
     pub async fn insert_rows(
         &self,
         conn: &mut AnyConnection,
-        rows: &[(&Opportunity, String)],
+        rows: &[(&Opportunity, Vec<u8>)],
     ) -> Result<(), Problem> {
         let mut rest = rows;
         while !rest.is_empty() {
@@ -237,7 +241,7 @@ impl Store {
             Backend::Postgres => "SELECT body FROM opportunity_documents WHERE id = $1 FOR UPDATE",
             Backend::Sqlite => "SELECT body FROM opportunity_documents WHERE id = $1",
         };
-        let row: Option<(String,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+        let row: Option<(Vec<u8>,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
         row.map(|(body,)| decode(&body)).transpose()
     }
 
@@ -325,7 +329,7 @@ impl Store {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn get_documents(&self, ids: &[String]) -> Result<HashMap<String, String>, Problem> {
+    pub async fn get_documents(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, Problem> {
         let mut found = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IN_LIST_SIZES[IN_LIST_SIZES.len() - 1]) {
             // Pad the list to one of a few sizes (repeating the last id): a handful of distinct
@@ -338,7 +342,7 @@ impl Store {
                 "SELECT id, body FROM opportunity_documents WHERE id IN ({})",
                 placeholders(1, size)
             );
-            let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query_as::<_, (String, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
             for i in 0..size {
                 query = query.bind(chunk[i.min(chunk.len() - 1)].clone());
             }
@@ -351,7 +355,7 @@ impl Store {
     ///
     /// # Errors
     /// INTERNAL when it does not encode.
-    pub fn document(o: &Opportunity) -> Result<String, Problem> {
+    pub fn document(o: &Opportunity) -> Result<Vec<u8>, Problem> {
         encode(o)
     }
 
@@ -359,7 +363,7 @@ impl Store {
     ///
     /// # Errors
     /// INTERNAL when the document does not parse.
-    pub fn parse_document(body: &str) -> Result<Opportunity, Problem> {
+    pub fn parse_document(body: &[u8]) -> Result<Opportunity, Problem> {
         decode(body)
     }
 
@@ -413,7 +417,7 @@ impl Store {
         }
         let rows = query.fetch_all(self.db.pool()).await?;
         rows.iter()
-            .map(|r| decode(&r.try_get::<String, _>(0)?))
+            .map(|r| decode(&r.try_get::<Vec<u8>, _>(0)?))
             .collect()
     }
 

@@ -1,4 +1,4 @@
--- Portable DDL: the same text runs on SQLite and PostgreSQL.
+-- Same schema as sqlite/; only the document's binary type differs (BYTEA here).
 -- Opportunities: the queryable columns in a narrow table (what lists, filters and reports read),
 -- the whole aggregate as a JSON document beside it (what Get and changes read).
 CREATE TABLE opportunities (
@@ -24,7 +24,6 @@ CREATE TABLE opportunities (
 CREATE INDEX opportunities_by_owner ON opportunities (owner, id);
 CREATE INDEX opportunities_by_account ON opportunities (account_id, id);
 CREATE INDEX opportunities_by_stage ON opportunities (stage, id);
-CREATE INDEX opportunities_open ON opportunities (is_open, id);
 -- Reports read only these covering indexes, never the table: a forecast over a million
 -- opportunities is one ordered index range scan.
 CREATE INDEX opportunities_forecast ON opportunities
@@ -36,7 +35,7 @@ CREATE INDEX opportunities_closed ON opportunities
 
 CREATE TABLE opportunity_documents (
     id    TEXT PRIMARY KEY,
-    body  TEXT NOT NULL
+    body  BYTEA NOT NULL
 );
 
 -- Every stage change, for stage-duration reports.
