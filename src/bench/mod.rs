@@ -139,7 +139,7 @@ struct Setup {
     /// The secret the bearer token is signed with, for the service to verify it.
     secret: String,
     dataset: Dataset,
-    /// Where the child processes' logs and settings (and the SQLite database) go.
+    /// Where the child processes' logs (and the SQLite database) go.
     scratch: PathBuf,
 }
 
@@ -321,30 +321,22 @@ async fn measure_service(
 ) -> anyhow::Result<ServiceRun> {
     eprintln!("closeloop bench: opportunities service");
     let addr = child::free_addr()?;
-    // Numbers cannot come from `CLOSELOOP_…` variables (the kit's settings loader reads them
-    // as strings and refuses "1024" for a count), so the one numeric setting goes in a settings
-    // file. The limit is far above the offered load, so the run measures serving, not load
-    // shedding.
-    let settings = setup.scratch.join("opportunities.toml");
-    std::fs::write(
-        &settings,
-        format!(
-            "[server]\nconcurrency_limit = {}\n",
-            (setup.shape.concurrency * 4).max(1024)
-        ),
-    )
-    .context("writing the service's settings")?;
+    // The concurrency limit is far above the offered load, so the run measures serving, not
+    // load shedding.
     let envs = [
         ("CLOSELOOP_SERVER__LISTEN", addr.to_string()),
         ("CLOSELOOP_DATABASE__URL", url.to_owned()),
         ("CLOSELOOP_AUTH__HS256_SECRET", setup.secret.clone()),
         ("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn".to_owned()),
         ("CLOSELOOP_TELEMETRY__OTLP_ENDPOINT", String::new()),
+        (
+            "CLOSELOOP_SERVER__CONCURRENCY_LIMIT",
+            (setup.shape.concurrency * 4).max(1024).to_string(),
+        ),
     ];
-    let settings = settings.display().to_string();
     let mut service = Child::spawn(
         "opportunities service",
-        &["--config", &settings, "serve", "opportunities"],
+        &["serve", "opportunities"],
         &envs,
         setup.scratch.join("opportunities.log"),
     )?;
