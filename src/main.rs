@@ -53,8 +53,8 @@ enum Command {
         /// Repeat for several.
         #[arg(long = "role", required = true, value_parser = parse_role)]
         roles: Vec<Role>,
-        /// How long the token is valid, in hours.
-        #[arg(long, default_value_t = 12)]
+        /// How long the token is valid, in hours (at most a year).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=8760))]
         hours: u64,
         /// The data folder of `closeloop up` (holds the local signing secret).
         #[arg(long, default_value = "data")]

@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let well_known = protoc_bin_vendored::include_path()?;
     tonic_prost_build::configure()
+        .codec_path("crate::codec::ApiCodec")
         .file_descriptor_set_path(out_dir.join("closeloop_descriptor.bin"))
         .compile_with_config(config, &protos, &[root.clone(), well_known])?;
 

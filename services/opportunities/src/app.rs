@@ -104,12 +104,7 @@ impl App {
                     match store.get_documents(&ids).await {
                         // The same id may be asked for twice in one batch: clone, don't take.
                         Ok(found) => ids.iter().map(|id| Ok(found.get(id).cloned())).collect(),
-                        Err(e) => {
-                            let e = e.into_status();
-                            ids.iter()
-                                .map(|_| Err(Problem::Unavailable(e.message().to_owned())))
-                                .collect()
-                        }
+                        Err(e) => ids.iter().map(|_| Err(e.duplicate())).collect(),
                     }
                 }
             })
@@ -259,7 +254,7 @@ async fn try_create_batch(
     let now = now_micros();
     let mut tx = store.db().begin().await?;
     let keys: Vec<&RequestKey> = rows.iter().filter_map(|r| r.key.as_ref()).collect();
-    let mut stored = if keys.is_empty() {
+    let stored = if keys.is_empty() {
         Default::default()
     } else {
         idempotency::stored_answers(&mut tx, &keys).await?
@@ -272,8 +267,12 @@ async fn try_create_batch(
             results.push(Ok(Created::Fresh));
             continue;
         };
-        if let Some(answer) = stored.remove(key.key()) {
-            results.push(answer.map(Created::Repeat));
+        // `get`, not `remove`: the same applied request may repeat twice in one batch.
+        if let Some(answer) = stored.get(key.key()) {
+            results.push(match answer {
+                Ok(stored) => Ok(Created::Repeat(stored.clone())),
+                Err(e) => Err(e.duplicate()),
+            });
             continue;
         }
         // The same request twice in one batch: the first is applied, the second repeats it.

@@ -411,3 +411,86 @@ async fn bulk_inserts_are_all_or_nothing() {
         50
     );
 }
+
+fn lost_to(o: &mut Opportunity, competitor: &str, p: &Policy) {
+    o.close(
+        Closing {
+            outcome: Outcome::Lost,
+            close_date: Some(date!(2026 - 07 - 01)),
+            loss_reason: Some(LossReason::Competitor),
+            disqualification_reason: None,
+            competitor: competitor.into(),
+            notes: String::new(),
+        },
+        actor(),
+        p,
+        date!(2026 - 07 - 01),
+        5,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn competitor_names_group_the_same_on_every_backend() {
+    let (_t, store) = store().await;
+    let p = Policy::default();
+    for (i, name) in ["Ölwerk", "ölwerk", "Ölwerk", "Acme", "ACME  "]
+        .iter()
+        .enumerate()
+    {
+        let mut o = opportunity(&format!("{i:04}"), "bob", Kind::NewBusiness, "x");
+        priced(&mut o, 1_150);
+        lost_to(&mut o, name, &p);
+        insert(&store, &o).await.unwrap();
+    }
+    let scope = ReportScope {
+        owners: vec![],
+        start_day: epoch_days(date!(2026 - 01 - 01)),
+        end_day: epoch_days(date!(2026 - 12 - 31)),
+        currency: "EUR".into(),
+    };
+    let mut rows = store.competitors(&scope).await.unwrap();
+    rows.sort_by(|a, b| a.competitor.cmp(&b.competitor));
+    let summary: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|r| (r.competitor.as_str(), r.count))
+        .collect();
+    assert_eq!(summary, [("ACME", 2), ("Ölwerk", 3)]);
+}
+
+#[tokio::test]
+async fn report_sums_beyond_the_largest_integer_saturate_instead_of_failing() {
+    let (_t, store) = store().await;
+    let p = Policy::default();
+    // 9,300 opportunities at the largest amount: their sum exceeds a 64-bit integer.
+    let batch: Vec<Opportunity> = (0..9_300)
+        .map(|i| {
+            let mut o = opportunity(&format!("{i:06}"), "ana", Kind::NewBusiness, "a");
+            o.add_line_item(
+                NewLineItem {
+                    product_id: "p".into(),
+                    product_name: "P".into(),
+                    quantity: 1_000_000_000,
+                    list_unit: Money::new(eur(), 1_000_000),
+                    sold_unit: Money::new(eur(), 1_000_000),
+                    unit_cost: Money::new(eur(), 0),
+                },
+                1,
+            )
+            .unwrap();
+            o
+        })
+        .collect();
+    store.insert_many(&batch).await.unwrap();
+    let scope = ReportScope {
+        owners: vec![],
+        start_day: epoch_days(date!(2026 - 01 - 01)),
+        end_day: epoch_days(date!(2026 - 12 - 31)),
+        currency: "EUR".into(),
+    };
+    let rows = store.forecast(&scope, &p).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].count, 9_300);
+    assert_eq!(rows[0].amount, i64::MAX);
+    assert_eq!(rows[0].weighted, 930_000_000_000_000_000);
+}

@@ -293,22 +293,22 @@ impl Authenticator {
     /// [`AuthError::Invalid`] naming why the token was refused.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let now = unix_now();
-        if let Some((principal, exp)) = self.cache.lock().expect("auth cache").get(token)
-            && now <= exp + self.validation.leeway
+        if let Some((principal, exp)) = self.cache().get(token)
+            && now <= exp.saturating_add(self.validation.leeway)
         {
             return Ok(principal.clone());
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(describe(&e)))?;
         let claims = data.claims;
-        if claims.sub.is_empty() {
-            return Err(AuthError::Invalid("empty subject".into()));
+        if let Err(why) = check_subject(&claims.sub) {
+            return Err(AuthError::Invalid(format!("subject: {why}")));
         }
         let principal = Principal {
             subject: claims.sub,
             roles: claims.roles.iter().filter_map(|r| Role::parse(r)).collect(),
         };
-        let mut cache = self.cache.lock().expect("auth cache");
+        let mut cache = self.cache();
         if cache.len() >= CACHE_CAPACITY {
             cache.retain(|_, (_, exp)| now <= *exp);
             if cache.len() >= CACHE_CAPACITY {
@@ -317,6 +317,36 @@ impl Authenticator {
         }
         cache.insert(token.to_owned(), (principal.clone(), claims.exp));
         Ok(principal)
+    }
+}
+
+impl Authenticator {
+    /// The verified-token cache. A panic elsewhere while it was held cannot leave it unusable:
+    /// its entries are only ever whole (token, principal, expiry) triples.
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, u64)>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Longest accepted token subject.
+pub const MAX_SUBJECT_LEN: usize = 128;
+
+/// A subject is stored as an owner and compared in queries: 1 to 128 characters, no control
+/// characters.
+///
+/// # Errors
+/// A description of what is wrong.
+pub fn check_subject(subject: &str) -> Result<(), String> {
+    if subject.is_empty() {
+        Err("empty".into())
+    } else if subject.chars().count() > MAX_SUBJECT_LEN {
+        Err(format!("longer than {MAX_SUBJECT_LEN} characters"))
+    } else if subject.chars().any(char::is_control) {
+        Err("contains control characters".into())
+    } else {
+        Ok(())
     }
 }
 
@@ -377,7 +407,7 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
-            exp: now + ttl.as_secs(),
+            exp: now.saturating_add(ttl.as_secs()),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
@@ -490,6 +520,25 @@ mod tests {
         assert!(matches!(auth.verify_header(None), Err(AuthError::Missing)));
         assert!(auth.verify_header(Some("Basic abc")).is_err());
         assert!(auth.verify("not.a.token").is_err());
+    }
+
+    #[test]
+    fn extreme_expiry_and_bad_subjects_do_not_break_verification() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let forever = TokenIssuer::new(&settings()).unwrap().mint(
+            "ana",
+            &[Role::SalesRep],
+            Duration::from_secs(u64::MAX),
+        );
+        // Twice: the second answer comes from the cache.
+        assert!(auth.verify(&forever).is_ok());
+        assert!(auth.verify(&forever).is_ok());
+        let issuer = TokenIssuer::new(&settings()).unwrap();
+        for subject in ["", "a\0b", &"x".repeat(129)] {
+            let token = issuer.mint(subject, &[], Duration::from_secs(60));
+            assert!(auth.verify(&token).is_err(), "{subject:?}");
+        }
+        assert!(check_subject(&"é".repeat(128)).is_ok());
     }
 
     #[test]

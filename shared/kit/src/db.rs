@@ -100,6 +100,8 @@ pub struct Db {
     /// connection, instead of in SQLite's busy handler, which sleeps (1, 2, 5, … ms) while the
     /// lock may already be free and holds a connection readers need meanwhile.
     writer_turn: Option<Arc<Mutex<()>>>,
+    /// How long a writer waits for its turn, like a pooled connection.
+    acquire_timeout: Duration,
 }
 
 /// A write transaction. On SQLite it also holds the writer's turn until commit or rollback.
@@ -179,6 +181,7 @@ impl Db {
             pool,
             backend,
             writer_turn,
+            acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
         })
     }
 
@@ -220,7 +223,11 @@ impl Db {
     /// The database's error.
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         let turn = match &self.writer_turn {
-            Some(turn) => Some(turn.clone().lock_owned().await),
+            Some(turn) => Some(
+                tokio::time::timeout(self.acquire_timeout, turn.clone().lock_owned())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?,
+            ),
             None => None,
         };
         let tx = match self.backend {

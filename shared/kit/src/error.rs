@@ -112,6 +112,26 @@ impl Problem {
         Problem::Internal(cause.into())
     }
 
+    /// An equal problem, for answering many callers from one failure (a batch). An internal
+    /// cause is logged here once; the copies carry its message.
+    pub fn duplicate(&self) -> Problem {
+        match self {
+            Problem::InvalidArgument(v) => Problem::InvalidArgument(v.clone()),
+            Problem::FailedPrecondition(v) => Problem::FailedPrecondition(v.clone()),
+            Problem::NotFound { resource, name } => Problem::NotFound {
+                resource,
+                name: name.clone(),
+            },
+            Problem::AlreadyExists(m) => Problem::AlreadyExists(m.clone()),
+            Problem::Aborted(m) => Problem::Aborted(m.clone()),
+            Problem::PermissionDenied(m) => Problem::PermissionDenied(m.clone()),
+            Problem::Unauthenticated(m) => Problem::Unauthenticated(m.clone()),
+            Problem::Unavailable(m) => Problem::Unavailable(m.clone()),
+            Problem::ResourceExhausted(m) => Problem::ResourceExhausted(m.clone()),
+            Problem::Internal(cause) => Problem::Internal(Chain(cause.as_ref()).to_string().into()),
+        }
+    }
+
     /// The gRPC status a client receives. This is the table: each problem kind has exactly one
     /// code, and its details carry what a client needs to act on it.
     pub fn into_status(self) -> Status {

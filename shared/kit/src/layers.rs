@@ -1,11 +1,13 @@
 //! The tower layers every closeloop server runs, outermost first:
 //!
 //! 1. [`TraceLayer`]: every call, even a refused one, is a span that continues the caller's trace.
-//! 2. [`DeadlineLayer`]: no call outlives the server's limit or the client's `grpc-timeout`,
+//! 2. [`CatchPanicLayer`]: a bug that panics answers INTERNAL for that call, logged in its span,
+//!    instead of resetting the stream; the server goes on serving.
+//! 3. [`DeadlineLayer`]: no call outlives the server's limit or the client's `grpc-timeout`,
 //!    whichever is shorter; it fails with DEADLINE_EXCEEDED.
-//! 3. [`AdmissionLayer`]: at most N calls run at once; the next one is refused at once with
+//! 4. [`AdmissionLayer`]: at most N calls run at once; the next one is refused at once with
 //!    RESOURCE_EXHAUSTED (load shedding), before anything is spent on it.
-//! 4. [`AuthLayer`]: only calls with a valid bearer token reach a handler, which finds the
+//! 5. [`AuthLayer`]: only calls with a valid bearer token reach a handler, which finds the
 //!    [`Principal`](crate::auth::Principal) in the request extensions.
 //!
 //! Health and reflection are exempt from admission and auth: probes must answer while the server
@@ -126,6 +128,81 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Answers INTERNAL for a call whose handler panics.
+#[derive(Clone, Default)]
+pub struct CatchPanicLayer;
+
+impl<S> Layer<S> for CatchPanicLayer {
+    type Service = CatchPanic<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        CatchPanic { inner }
+    }
+}
+
+/// See [`CatchPanicLayer`].
+#[derive(Clone)]
+pub struct CatchPanic<S> {
+    inner: S,
+}
+
+pin_project_lite::pin_project! {
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+fn panicked<B: Default>() -> http::Response<B> {
+    tracing::error!("a handler panicked; answering INTERNAL");
+    reply(Status::internal("internal error"))
+}
+
+impl<S, B, RB> Service<http::Request<B>> for CatchPanic<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let mut inner = take(&mut self.inner);
+        let fut = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(req))) {
+            Ok(fut) => fut,
+            Err(_) => return Box::pin(std::future::ready(Ok(panicked()))),
+        };
+        Box::pin(async move {
+            match (CatchUnwind { inner: fut }).await {
+                Ok(result) => result,
+                Err(()) => Ok(panicked()),
+            }
+        })
     }
 }
 
@@ -372,6 +449,21 @@ mod tests {
 
     fn status(response: &Response) -> &str {
         response.headers()["grpc-status"].to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal_and_the_service_goes_on() {
+        let svc = tower::service_fn(|req: http::Request<()>| async move {
+            if req.uri().path() == "/x.Y/Panic" {
+                panic!("a bug");
+            }
+            Ok::<Response, Infallible>(http::Response::new(tonic::body::Body::default()))
+        });
+        let mut svc = CatchPanicLayer.layer(svc);
+        let response = svc.call(request("/x.Y/Panic")).await.unwrap();
+        assert_eq!(status(&response), "13");
+        let response = svc.call(request("/x.Y/Fine")).await.unwrap();
+        assert!(response.headers().get("grpc-status").is_none());
     }
 
     #[tokio::test]

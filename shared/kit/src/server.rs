@@ -16,7 +16,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::auth::Authenticator;
 use crate::db::Db;
-use crate::layers::{AdmissionLayer, AuthLayer, DeadlineLayer, TraceLayer};
+use crate::layers::{AdmissionLayer, AuthLayer, CatchPanicLayer, DeadlineLayer, TraceLayer};
 use crate::settings::ServerSettings;
 
 /// How often the database behind a service is probed for the health status.
@@ -112,6 +112,9 @@ pub async fn serve(
     let layers = tower::ServiceBuilder::new()
         // Outermost so every call, even one refused below, is traced in the caller's trace.
         .layer(TraceLayer)
+        // Inside the span, so the panic is logged with the call; outside the rest, so any of
+        // them panicking still answers.
+        .layer(CatchPanicLayer)
         // Bounds the whole call, including time spent in the layers below.
         .layer(DeadlineLayer::new(settings.request_timeout()))
         // Sheds excess load before any work (token checks, database) is spent on it.

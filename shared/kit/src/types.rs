@@ -143,6 +143,23 @@ impl From<Email> for String {
     }
 }
 
+/// An identifier from another system or a token subject (an owner, an account id, a product
+/// id): 1 to `max` characters (not bytes), no control characters, no surrounding spaces. Such
+/// values are stored, indexed and compared exactly, so they are refused rather than cleaned up.
+pub fn identifier(s: &str, max: usize) -> Result<String, String> {
+    if s.is_empty() {
+        Err("required".into())
+    } else if s.chars().count() > max {
+        Err(format!("at most {max} characters"))
+    } else if s.chars().any(char::is_control) {
+        Err("must not contain control characters".into())
+    } else if s.trim() != s {
+        Err("must not start or end with spaces".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
 /// Text that must be present and bounded: trimmed, 1 to `MAX` characters, no control characters
 /// other than newlines and tabs.
 pub fn required_text(s: &str, max: usize) -> Result<String, String> {
@@ -199,6 +216,15 @@ mod tests {
             "ana@example.com.",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(identifier("acme-1", 8).is_ok());
+        assert!(identifier(&"é".repeat(8), 8).is_ok());
+        for bad in ["", "a\0b", " a", "a\n", "123456789"] {
+            assert!(identifier(bad, 8).is_err(), "{bad:?}");
         }
     }
 

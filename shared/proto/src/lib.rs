@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
 
+pub mod codec;
+
 /// Encoded `FileDescriptorSet` of all closeloop packages, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("closeloop_descriptor");
 

@@ -18,6 +18,7 @@ CREATE TABLE opportunities (
     close_day             BIGINT,
     loss_reason           TEXT,
     competitor            TEXT NOT NULL,
+    competitor_key        TEXT NOT NULL,
     prior_contract_minor  BIGINT,
     version               BIGINT NOT NULL
 );
@@ -30,7 +31,7 @@ CREATE INDEX opportunities_forecast ON opportunities
     (currency, forecast_day, owner, forecast_category, is_open, stage, probability_override, amount_minor);
 CREATE INDEX opportunities_closed ON opportunities
     (currency, close_day, owner, stage, kind, amount_minor, list_amount_minor, create_day,
-     prior_contract_minor, loss_reason, competitor)
+     prior_contract_minor, loss_reason, competitor_key, competitor)
     WHERE close_day IS NOT NULL;
 
 CREATE TABLE opportunity_documents (

@@ -4,7 +4,7 @@
 use closeloop_kit::convert::{
     date, date_to_proto, duration, money, money_to_proto, optional_date, timestamp,
 };
-use closeloop_kit::types::{CurrencyCode, Email, Money, optional_text, required_text};
+use closeloop_kit::types::{CurrencyCode, Email, Money, identifier, optional_text, required_text};
 use closeloop_kit::{Problem, Violations};
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
@@ -28,13 +28,7 @@ const LONG: usize = 5000;
 /// INVALID_ARGUMENT on `field` when malformed.
 pub fn opportunity_id(field: &str, name: &str) -> Result<String, Problem> {
     match name.strip_prefix("opportunities/") {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-        {
-            Ok(id.to_owned())
-        }
+        Some(id) if is_opportunity_id(id) => Ok(id.to_owned()),
         _ => Err(Problem::invalid(
             field,
             "must be a resource name of the form opportunities/{opportunity}",
@@ -42,15 +36,41 @@ pub fn opportunity_id(field: &str, name: &str) -> Result<String, Problem> {
     }
 }
 
-/// Validates an owner subject.
+/// Longest owner, account or product identifier.
+pub const MAX_ID: usize = 128;
+
+/// Validates an optional owner (empty: the caller).
 fn owner(s: &str) -> Result<String, String> {
-    optional_text(s, 128)
+    if s.is_empty() {
+        Ok(String::new())
+    } else {
+        identifier(s, MAX_ID)
+    }
+}
+
+/// Validates an optional filter value (empty: no filter).
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field`.
+pub fn filter(field: &str, s: &str) -> Result<Option<String>, Problem> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        identifier(s, MAX_ID)
+            .map(Some)
+            .map_err(|e| Problem::invalid(field, e))
+    }
+}
+
+/// Whether a page token's key is an opportunity id.
+pub fn is_opportunity_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn party(p: Option<&common::Party>) -> Result<Party, String> {
     let p = p.ok_or("required")?;
     Ok(Party {
-        account_id: required_text(&p.account_id, 128).map_err(|e| format!("account_id: {e}"))?,
+        account_id: identifier(&p.account_id, MAX_ID).map_err(|e| format!("account_id: {e}"))?,
         display_name: required_text(&p.display_name, SHORT)
             .map_err(|e| format!("display_name: {e}"))?,
     })
@@ -503,7 +523,7 @@ pub fn patch(o: &pb::Opportunity, mask: Option<&prost_types::FieldMask>) -> Resu
             "title" => p.title = v.check(field, required_text(&o.title, SHORT)),
             "description" => p.description = v.check(field, optional_text(&o.description, LONG)),
             "account" => p.account = v.check(field, party(o.account.as_ref())),
-            "owner" => p.owner = v.check(field, required_text(&o.owner, 128)),
+            "owner" => p.owner = v.check(field, identifier(&o.owner, MAX_ID)),
             "kind" => p.kind = v.check(field, kind(o.kind)),
             "source" => p.source = v.check(field, source(o.source)),
             "currency_code" => p.currency = v.check(field, CurrencyCode::parse(&o.currency_code)),
@@ -558,7 +578,7 @@ fn price(field: &str, m: Option<&common::Money>, v: &mut Violations) -> Option<M
 pub fn new_line_item(li: Option<&pb::LineItem>) -> Result<NewLineItem, Problem> {
     let li = li.ok_or_else(|| Problem::invalid("line_item", "required"))?;
     let mut v = Violations::new();
-    let product_id = v.check("line_item.product_id", required_text(&li.product_id, 128));
+    let product_id = v.check("line_item.product_id", identifier(&li.product_id, MAX_ID));
     let product_name = v.check(
         "line_item.product_name",
         required_text(&li.product_name, SHORT),
@@ -620,7 +640,7 @@ pub fn line_item_patch(
     for path in paths {
         let field = format!("line_item.{path}");
         match path {
-            "product_id" => p.product_id = v.check(field, required_text(&li.product_id, 128)),
+            "product_id" => p.product_id = v.check(field, identifier(&li.product_id, MAX_ID)),
             "product_name" => {
                 p.product_name = v.check(field, required_text(&li.product_name, SHORT))
             }

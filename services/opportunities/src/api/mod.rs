@@ -71,8 +71,10 @@ fn report(
     if owners.len() > 100 {
         v.add("owners", "at most 100 owners");
     }
-    if owners.iter().any(|o| o.is_empty() || o.len() > 128) {
-        v.add("owners", "each owner must be 1 to 128 characters");
+    for (i, owner) in owners.iter().enumerate() {
+        if let Err(e) = closeloop_kit::types::identifier(owner, convert::MAX_ID) {
+            v.add(format!("owners[{i}]"), e);
+        }
     }
     let period = v.check("period", date_range(period));
     let currency = match currency {
@@ -168,14 +170,21 @@ impl OpportunityService for Api {
                     }),
             ),
         };
-        if r.owner.len() > 128 {
-            v.add("owner", "at most 128 characters");
-        }
-        if r.account_id.len() > 128 {
-            v.add("account_id", "at most 128 characters");
-        }
+        let requested_owner = v.check(
+            "owner",
+            convert::filter("owner", &r.owner)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
+        let account_id = v.check(
+            "account_id",
+            convert::filter("account_id", &r.account_id)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
         v.into_result()?;
-        let requested_owner = (!r.owner.is_empty()).then(|| r.owner.clone());
+        let (requested_owner, account_id) = (
+            requested_owner.expect("checked"),
+            account_id.expect("checked"),
+        );
         let owner = match access::scope(&principal, Action::Read) {
             access::Scope::All => requested_owner,
             _ => access::readable_owners(&principal, requested_owner.into_iter().collect())?
@@ -184,13 +193,21 @@ impl OpportunityService for Api {
         };
         let filter = ListFilter {
             owner,
-            account_id: (!r.account_id.is_empty()).then(|| r.account_id.clone()),
+            account_id,
             stage,
             kind,
             open_only: r.open_only,
         };
         let fingerprint = filter.fingerprint();
         let after: Option<String> = paging::decode(&r.page_token, fingerprint)?;
+        if after
+            .as_deref()
+            .is_some_and(|id| !convert::is_opportunity_id(id))
+        {
+            return Err(
+                Problem::invalid("page_token", "not a page token issued by this listing").into(),
+            );
+        }
         let size = size.expect("checked");
         let mut page = self
             .app

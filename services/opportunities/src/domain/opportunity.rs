@@ -17,6 +17,8 @@ pub const MAX_LINE_ITEMS: usize = 200;
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
 /// Largest unit price or cost, in minor units.
 pub const MAX_UNIT_MINOR: i64 = 1_000_000_000_000_000;
+/// How far before its creation an opportunity may be closed (a deal entered after the fact).
+pub const MAX_BACKDATE_DAYS: i64 = 366;
 /// Largest opportunity amount (and prior contract value), in minor units.
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 
@@ -320,8 +322,10 @@ impl LineItem {
 
     /// (list − sold) / list in basis points, rounded toward zero; negative above list.
     pub fn discount_bps(&self) -> i32 {
-        ((i128::from(self.list_unit) - i128::from(self.sold_unit)) * 10_000
-            / i128::from(self.list_unit.max(1))) as i32
+        clamp_bps(
+            (i128::from(self.list_unit) - i128::from(self.sold_unit)) * 10_000
+                / i128::from(self.list_unit.max(1)),
+        )
     }
 
     /// Whether the exact discount is deeper than `bps`.
@@ -348,7 +352,7 @@ impl LineItem {
     fn discount_bps_ceil(&self) -> i32 {
         let num = (i128::from(self.list_unit) - i128::from(self.sold_unit)) * 10_000;
         let den = i128::from(self.list_unit.max(1));
-        (num / den + i128::from(num % den > 0)) as i32
+        clamp_bps(num / den + i128::from(num % den > 0))
     }
 }
 
@@ -382,6 +386,15 @@ pub struct StageChange {
     pub actor: Actor,
     /// Time spent in `from` (µs).
     pub time_in_stage: i64,
+}
+
+/// The key competitors are grouped by: case-folded (Unicode), spaces collapsed, so "Globex",
+/// "globex " and "GLOBEX" are one competitor.
+pub fn competitor_key(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// How the opportunity ended.
@@ -628,6 +641,12 @@ fn gate(gate: &str, subject: impl Into<String>, description: impl Into<String>) 
     }
 }
 
+/// A ratio in basis points, clamped to what an `int32` field carries (a line sold at a
+/// thousand times its list price is "-99,990,000 bps", not a wrapped-around number).
+pub fn clamp_bps(v: i128) -> i32 {
+    v.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
+}
+
 fn to_i64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
@@ -735,7 +754,7 @@ impl Opportunity {
         if revenue <= 0 {
             return 0;
         }
-        ((revenue - cost) * 10_000 / revenue).clamp(-1_000_000, 10_000) as i32
+        clamp_bps((revenue - cost) * 10_000 / revenue)
     }
 
     /// Win probability in percent.
@@ -911,6 +930,16 @@ impl Opportunity {
                     gates::CURRENCY_LOCKED,
                     "currency_code",
                     "the currency is fixed once line items exist; remove them first",
+                ));
+            }
+            if next.prior_contract_value.is_some() && patch.prior_contract_value.is_none() {
+                return Err(Problem::invalid(
+                    "opportunity.prior_contract_value",
+                    format!(
+                        "is in {}; changing the currency needs a new prior contract value in {v} \
+                         (name both in the update mask)",
+                        next.currency
+                    ),
                 ));
             }
             next.currency = v;
@@ -1320,6 +1349,22 @@ impl Opportunity {
                 if closing.loss_reason.is_some() {
                     v.add("loss_reason", "only for a LOST outcome");
                 }
+            }
+        }
+        if let Some(date) = closing.close_date {
+            let created = closeloop_kit::time::date_of_micros(self.create_time);
+            let earliest = created.saturating_sub(time::Duration::days(MAX_BACKDATE_DAYS));
+            // A day of slack for callers whose local date is ahead of UTC.
+            let latest = today.saturating_add(time::Duration::days(1));
+            if date > latest {
+                v.add("close_date", "must not be in the future");
+            } else if date < earliest {
+                v.add(
+                    "close_date",
+                    format!(
+                        "must be at most {MAX_BACKDATE_DAYS} days before the opportunity was created ({created})"
+                    ),
+                );
             }
         }
         v.into_result()?;
@@ -1755,6 +1800,7 @@ mod tests {
         assert_eq!(
             unmet,
             vec![
+                ("qualification".into(), "margin".into()),
                 ("line_items".into(), "line_items".into()),
                 ("amount".into(), "amount".into())
             ]
@@ -1872,6 +1918,78 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.line_items[0].id, "li-2");
+    }
+
+    #[test]
+    fn close_dates_are_bounded() {
+        let p = Policy::default();
+        let lost = |date| Closing {
+            outcome: Outcome::Lost,
+            close_date: Some(date),
+            loss_reason: Some(LossReason::Price),
+            disqualification_reason: None,
+            competitor: String::new(),
+            notes: String::new(),
+        };
+        // Created 2023-11-14.
+        let mut o = Opportunity::create(
+            "o".into(),
+            new_opportunity(),
+            "a".into(),
+            Stage::Prospecting,
+            1_700_000_000_000_000,
+        )
+        .unwrap();
+        let today = date!(2026 - 11 - 23);
+        for bad in [date!(2022 - 11 - 01), date!(2026 - 11 - 25)] {
+            let refused = o.close(lost(bad), actor("r"), &p, today, 2);
+            assert!(matches!(refused, Err(Problem::InvalidArgument(_))), "{bad}");
+        }
+        assert!(o.stage.is_open());
+        o.close(lost(date!(2026 - 11 - 24)), actor("r"), &p, today, 2)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_currency_change_needs_a_new_prior_value() {
+        let mut n = new_opportunity();
+        n.kind = Kind::Renewal;
+        n.prior_contract_value = Some(Money::new(eur(), 100_000));
+        let mut o = Opportunity::create("o".into(), n, "a".into(), Stage::Prospecting, 0).unwrap();
+        let jpy = CurrencyCode::parse("JPY").unwrap();
+        let only_currency = Patch {
+            currency: Some(jpy),
+            ..Default::default()
+        };
+        assert!(matches!(
+            o.update(only_currency, 1),
+            Err(Problem::InvalidArgument(_))
+        ));
+        let both = Patch {
+            currency: Some(jpy),
+            prior_contract_value: Some(Some(Money::new(jpy, 15_000_000))),
+            ..Default::default()
+        };
+        o.update(both, 2).unwrap();
+        assert_eq!(
+            (o.currency, o.prior_contract_value),
+            (jpy, Some(15_000_000))
+        );
+    }
+
+    #[test]
+    fn basis_points_saturate_instead_of_wrapping() {
+        let li = LineItem {
+            id: "li-1".into(),
+            product_id: "s".into(),
+            product_name: "s".into(),
+            quantity: 1,
+            list_unit: 1,
+            sold_unit: MAX_UNIT_MINOR,
+            unit_cost: 0,
+            approval: None,
+        };
+        assert_eq!(li.discount_bps(), i32::MIN);
     }
 
     #[test]

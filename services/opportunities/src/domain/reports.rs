@@ -293,7 +293,7 @@ fn ratio_bps(part: i64, whole: i64) -> i32 {
     if whole == 0 {
         0
     } else {
-        (i128::from(part) * 10_000 / i128::from(whole)) as i32
+        super::opportunity::clamp_bps(i128::from(part) * 10_000 / i128::from(whole))
     }
 }
 

@@ -58,8 +58,11 @@ pub enum Transition {
 
 const NONE: &[Gate] = &[];
 const LEAVE_QUALIFICATION: &[Gate] = &[Gate::Qualification];
-const ENTER_NEGOTIATION: &[Gate] = &[Gate::DiscountApproval];
+// A deal past qualification must stay qualified: line items and answers can change after
+// QUALIFICATION, so moving on again re-checks the qualification (margin included).
+const ENTER_NEGOTIATION: &[Gate] = &[Gate::Qualification, Gate::DiscountApproval];
 const CLOSE_WON: &[Gate] = &[
+    Gate::Qualification,
     Gate::DiscountApproval,
     Gate::LineItems,
     Gate::PositiveAmount,
@@ -234,8 +237,9 @@ mod tests {
     /// `None` = forbidden, `Some(gates)` = allowed with those gates.
     fn expected(from: Stage, to: Stage) -> Option<&'static [Gate]> {
         const Q: &[Gate] = &[Gate::Qualification];
-        const D: &[Gate] = &[Gate::DiscountApproval];
+        const D: &[Gate] = &[Gate::Qualification, Gate::DiscountApproval];
         const W: &[Gate] = &[
+            Gate::Qualification,
             Gate::DiscountApproval,
             Gate::LineItems,
             Gate::PositiveAmount,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use sqlx::{Any, AnyConnection, Row};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::domain::opportunity::{Kind, LossReason, Opportunity, StageChange};
+use crate::domain::opportunity::{Kind, LossReason, Opportunity, StageChange, competitor_key};
 use crate::domain::policy::Policy;
 use crate::domain::reports::{
     CompetitorRow, ForecastRow, OutcomeRow, ReasonRow, StageDuration, WonRow,
@@ -87,6 +87,24 @@ pub struct Store {
     report_slots: Arc<Semaphore>,
 }
 
+/// Selects the sum of `expr` (non-negative minor units) as two exact parts, `{name}_hi` in units
+/// of 10^9 and `{name}_lo` below that, so no SQL sum can overflow BIGINT however many rows it
+/// covers; [`read_sum`] puts them together.
+fn split_sum(expr: &str, filter: &str, name: &str) -> String {
+    format!(
+        "CAST(SUM(({expr}) / 1000000000){filter} AS BIGINT) AS {name}_hi, \
+         CAST(SUM(({expr}) % 1000000000){filter} AS BIGINT) AS {name}_lo"
+    )
+}
+
+/// Reads a [`split_sum`], saturating at the largest amount an answer carries.
+fn read_sum(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, Problem> {
+    let hi: Option<i64> = row.try_get(format!("{name}_hi").as_str())?;
+    let lo: Option<i64> = row.try_get(format!("{name}_lo").as_str())?;
+    let total = i128::from(hi.unwrap_or(0)) * 1_000_000_000 + i128::from(lo.unwrap_or(0));
+    Ok(i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX }))
+}
+
 /// Rows per multi-row insert statement.
 const INSERT_SIZES: [usize; 3] = [1, 4, 16];
 
@@ -131,13 +149,21 @@ fn bind_columns<'q>(
         .bind(close.map(|c| epoch_days(c.close_date)))
         .bind(close.and_then(|c| c.loss_reason).map(LossReason::code))
         .bind(close.map(|c| c.competitor.clone()).unwrap_or_default())
+        .bind(
+            close
+                .map(|c| competitor_key(&c.competitor))
+                .unwrap_or_default(),
+        )
         .bind(o.prior_contract_value)
         .bind(o.version)
 }
 
 const COLUMNS: &str = "owner, account_id, stage, kind, is_open, currency, amount_minor, \
     list_amount_minor, probability_override, forecast_category, forecast_day, create_day, \
-    close_day, loss_reason, competitor, prior_contract_minor, version";
+    close_day, loss_reason, competitor, competitor_key, prior_contract_minor, version";
+
+/// Parameters [`bind_columns`] binds.
+const COLUMN_COUNT: usize = 18;
 
 impl Store {
     /// A store over `db` (migrated by the caller).
@@ -193,7 +219,12 @@ impl Store {
             let (chunk, tail) = rest.split_at(size);
             rest = tail;
             let values = (0..size)
-                .map(|r| format!("({})", placeholders(r * 18 + 1, 18)))
+                .map(|r| {
+                    format!(
+                        "({})",
+                        placeholders(r * (COLUMN_COUNT + 1) + 1, COLUMN_COUNT + 1)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("INSERT INTO opportunities ({COLUMNS}, id) VALUES {values}");
@@ -264,7 +295,11 @@ impl Store {
             .map(|(i, c)| format!("{c} = ${}", i + 1))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("UPDATE opportunities SET {sets} WHERE id = $18 AND version = $19");
+        let sql = format!(
+            "UPDATE opportunities SET {sets} WHERE id = ${} AND version = ${}",
+            COLUMN_COUNT + 1,
+            COLUMN_COUNT + 2
+        );
         let done = bind_columns(sqlx::query(sqlx::AssertSqlSafe(sql)), o)
             .bind(o.id.clone())
             .bind(expected_version)
@@ -450,8 +485,8 @@ impl Store {
 
     /// Forecast sums per (category, open?) for opportunities counting in the period.
     ///
-    /// One pass of conditional sums over the covering index, with no GROUP BY: SQLite groups by
-    /// sorting every row, which over a million rows costs time and memory for ten groups.
+    /// One pass of filtered sums over the covering index, with no GROUP BY: SQLite groups by
+    /// sorting every row, which over a million rows costs time and memory for six groups.
     ///
     /// # Errors
     /// Database errors.
@@ -460,37 +495,47 @@ impl Store {
         scope: &ReportScope,
         policy: &Policy,
     ) -> Result<Vec<ForecastRow>, Problem> {
+        use ForecastCategory::*;
+        // The (category, open) pairs that can exist: open stages default to PIPELINE, BEST_CASE
+        // or COMMIT and may be OMITTED by override; won is CLOSED; lost and disqualified are
+        // OMITTED. Closed opportunities weigh their amount (won) or nothing.
+        const GROUPS: [(ForecastCategory, bool); 6] = [
+            (Pipeline, true),
+            (BestCase, true),
+            (Commit, true),
+            (Omitted, true),
+            (Closed, false),
+            (Omitted, false),
+        ];
         let _slot = self.report_slot().await?;
         let n = 4 + scope.owners.len();
-        let probability = format!(
-            "CASE WHEN probability_override IS NOT NULL THEN probability_override \
+        let weighted = format!(
+            "amount_minor * (CASE WHEN probability_override IS NOT NULL THEN probability_override \
              WHEN stage = 'PROSPECTING' THEN ${} WHEN stage = 'QUALIFICATION' THEN ${} \
-             WHEN stage = 'PROPOSAL' THEN ${} WHEN stage = 'NEGOTIATION' THEN ${} \
-             WHEN stage = 'CLOSED_WON' THEN 100 ELSE 0 END",
+             WHEN stage = 'PROPOSAL' THEN ${} ELSE ${} END) / 100",
             n,
             n + 1,
             n + 2,
             n + 3
         );
-        let groups: Vec<(ForecastCategory, bool)> = ForecastCategory::ALL
-            .into_iter()
-            .flat_map(|c| [(c, true), (c, false)])
-            .collect();
-        let columns = groups
+        let columns = GROUPS
             .iter()
             .enumerate()
             .map(|(i, (category, open))| {
-                let when = format!(
-                    "forecast_category = '{}' AND is_open = {}",
+                let filter = format!(
+                    " FILTER (WHERE forecast_category = '{}' AND is_open = {})",
                     category.code(),
                     i64::from(*open)
                 );
-                format!(
-                    "CAST(SUM(CASE WHEN {when} THEN 1 ELSE 0 END) AS BIGINT) AS n{i}, \
-                     CAST(SUM(CASE WHEN {when} THEN amount_minor ELSE 0 END) AS BIGINT) AS a{i}, \
-                     CAST(SUM(CASE WHEN {when} THEN amount_minor * ({probability}) / 100 ELSE 0 END) \
-                     AS BIGINT) AS w{i}"
-                )
+                let mut sql = format!(
+                    "COUNT(*){filter} AS n{i}, {}",
+                    split_sum("amount_minor", &filter, &format!("a{i}"))
+                );
+                if *open {
+                    sql.push_str(", ");
+                    sql.push_str(&split_sum(&weighted, &filter, &format!("w{i}")));
+                }
+                sql
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -505,23 +550,23 @@ impl Store {
             .bind(i64::from(policy.negotiation_probability));
         let row = q.fetch_one(self.db.pool()).await?;
         let mut rows = Vec::new();
-        for (i, (category, open)) in groups.into_iter().enumerate() {
-            // Over no rows at all, SUM is NULL.
-            let count: Option<i64> = row.try_get(format!("n{i}").as_str())?;
-            let count = count.unwrap_or(0);
-            if count > 0 {
-                rows.push(ForecastRow {
-                    category,
-                    open,
-                    count,
-                    amount: row
-                        .try_get::<Option<i64>, _>(format!("a{i}").as_str())?
-                        .unwrap_or(0),
-                    weighted: row
-                        .try_get::<Option<i64>, _>(format!("w{i}").as_str())?
-                        .unwrap_or(0),
-                });
+        for (i, (category, open)) in GROUPS.into_iter().enumerate() {
+            let count: i64 = row.try_get(format!("n{i}").as_str())?;
+            if count == 0 {
+                continue;
             }
+            let amount = read_sum(&row, &format!("a{i}"))?;
+            rows.push(ForecastRow {
+                category,
+                open,
+                count,
+                amount,
+                weighted: match (open, category) {
+                    (true, _) => read_sum(&row, &format!("w{i}"))?,
+                    (false, Closed) => amount,
+                    (false, _) => 0,
+                },
+            });
         }
         Ok(rows)
     }
@@ -533,9 +578,11 @@ impl Store {
     pub async fn outcomes(&self, scope: &ReportScope) -> Result<Vec<OutcomeRow>, Problem> {
         let _slot = self.report_slot().await?;
         let sql = format!(
-            "SELECT kind, stage, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
-             CAST(SUM(close_day - create_day) AS BIGINT) AS cycle \
+            "SELECT kind, stage, COUNT(*) AS n, {}, \
+             CAST(SUM(CASE WHEN close_day > create_day THEN close_day - create_day ELSE 0 END) \
+             AS BIGINT) AS cycle \
              FROM opportunities WHERE close_day IS NOT NULL AND {} GROUP BY kind, stage",
+            split_sum("amount_minor", "", "amount"),
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
@@ -551,7 +598,7 @@ impl Store {
                     stage: Stage::from_code(&stage)
                         .ok_or_else(|| Problem::internal(format!("unknown stage {stage}")))?,
                     count: r.try_get("n")?,
-                    amount: r.try_get("amount")?,
+                    amount: read_sum(r, "amount")?,
                     cycle_days: r.try_get("cycle")?,
                 })
             })
@@ -565,25 +612,29 @@ impl Store {
     pub async fn loss_reasons(&self, scope: &ReportScope) -> Result<Vec<ReasonRow>, Problem> {
         let _slot = self.report_slot().await?;
         let sql = format!(
-            "SELECT loss_reason, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount \
+            "SELECT loss_reason, COUNT(*) AS n, {} \
              FROM opportunities WHERE close_day IS NOT NULL AND stage = 'CLOSED_LOST' AND {} \
              GROUP BY loss_reason",
+            split_sum("amount_minor", "", "amount"),
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter()
-            .filter_map(|r| {
-                let reason: Option<String> = r.try_get("loss_reason").ok()?;
-                let reason = LossReason::from_code(reason.as_deref()?)?;
-                Some(Ok(ReasonRow {
-                    reason,
-                    count: r.try_get("n").ok()?,
-                    amount: r.try_get("amount").ok()?,
-                }))
-            })
-            .collect()
+        let mut reasons = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let reason: Option<String> = r.try_get("loss_reason")?;
+            // Every lost opportunity has a reason; a row without one is not reported.
+            let Some(reason) = reason.as_deref().and_then(LossReason::from_code) else {
+                continue;
+            };
+            reasons.push(ReasonRow {
+                reason,
+                count: r.try_get("n")?,
+                amount: read_sum(r, "amount")?,
+            });
+        }
+        Ok(reasons)
     }
 
     /// Lost opportunities of the period per competitor (names compared case-insensitively).
@@ -593,24 +644,45 @@ impl Store {
     pub async fn competitors(&self, scope: &ReportScope) -> Result<Vec<CompetitorRow>, Problem> {
         let _slot = self.report_slot().await?;
         let sql = format!(
-            "SELECT MIN(competitor) AS name, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount \
+            "SELECT competitor_key, competitor, COUNT(*) AS n, {} \
              FROM opportunities WHERE close_day IS NOT NULL AND stage = 'CLOSED_LOST' \
-             AND competitor <> '' AND {} \
-             GROUP BY LOWER(competitor)",
+             AND competitor_key <> '' AND {} \
+             GROUP BY competitor_key, competitor",
+            split_sum("amount_minor", "", "amount"),
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CompetitorRow {
-                    competitor: r.try_get("name")?,
-                    count: r.try_get("n")?,
-                    amount: r.try_get("amount")?,
-                })
-            })
-            .collect()
+        // Spellings of one competitor are merged here, in Rust, so both backends agree on the
+        // groups and on the name shown: the most used spelling (ties: the first in order).
+        let mut merged: Vec<(String, CompetitorRow, i64)> = Vec::new();
+        for r in &rows {
+            let key: String = r.try_get("competitor_key")?;
+            let name: String = r.try_get("competitor")?;
+            let count: i64 = r.try_get("n")?;
+            let amount = read_sum(r, "amount")?;
+            match merged.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, row, best)) => {
+                    row.count += count;
+                    row.amount = row.amount.saturating_add(amount);
+                    if count > *best || (count == *best && name < row.competitor) {
+                        row.competitor = name;
+                        *best = count;
+                    }
+                }
+                None => merged.push((
+                    key,
+                    CompetitorRow {
+                        competitor: name,
+                        count,
+                        amount,
+                    },
+                    count,
+                )),
+            }
+        }
+        Ok(merged.into_iter().map(|(_, row, _)| row).collect())
     }
 
     /// Won opportunities of the period per (owner, kind).
@@ -620,11 +692,12 @@ impl Store {
     pub async fn won(&self, scope: &ReportScope) -> Result<Vec<WonRow>, Problem> {
         let _slot = self.report_slot().await?;
         let sql = format!(
-            "SELECT owner, kind, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
-             CAST(SUM(list_amount_minor) AS BIGINT) AS list_amount, \
-             CAST(SUM(COALESCE(prior_contract_minor, 0)) AS BIGINT) AS prior_value \
+            "SELECT owner, kind, COUNT(*) AS n, {}, {}, {} \
              FROM opportunities WHERE close_day IS NOT NULL AND stage = 'CLOSED_WON' AND {} \
              GROUP BY owner, kind",
+            split_sum("amount_minor", "", "amount"),
+            split_sum("list_amount_minor", "", "list_amount"),
+            split_sum("COALESCE(prior_contract_minor, 0)", "", "prior_value"),
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
@@ -638,9 +711,9 @@ impl Store {
                     kind: Kind::from_code(&kind)
                         .ok_or_else(|| Problem::internal(format!("unknown kind {kind}")))?,
                     count: r.try_get("n")?,
-                    amount: r.try_get("amount")?,
-                    list_amount: r.try_get("list_amount")?,
-                    prior_value: r.try_get("prior_value")?,
+                    amount: read_sum(r, "amount")?,
+                    list_amount: read_sum(r, "list_amount")?,
+                    prior_value: read_sum(r, "prior_value")?,
                 })
             })
             .collect()

@@ -574,3 +574,41 @@ async fn forecast_overrides_follow_the_rules() {
     assert_eq!(o.probability_percent, 20);
     assert_eq!(o.forecast_category_override, 0);
 }
+
+#[tokio::test]
+async fn a_deal_past_qualification_must_stay_qualified_to_move_on() {
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    let o = in_proposal(&mut ana, "Slipping").await;
+    // Re-priced below the margin floor after qualification.
+    ana.update_line_item(pb::UpdateLineItemRequest {
+        name: o.name.clone(),
+        line_item: Some(pb::LineItem {
+            line_item_id: "li-1".into(),
+            unit_cost: money(9_400),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["unit_cost".into()],
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let err = move_to(&mut ana, &o.name, pb::Stage::Negotiation)
+        .await
+        .unwrap_err();
+    assert_gate(&err, "qualification", Some("margin"));
+    let err = ana
+        .close_opportunity(pb::CloseOpportunityRequest {
+            name: o.name.clone(),
+            ..won()
+        })
+        .await
+        .unwrap_err();
+    assert_gate(&err, "qualification", Some("margin"));
+    assert_eq!(
+        get(&mut ana, &o.name).await.stage,
+        pb::Stage::Proposal as i32
+    );
+}

@@ -287,5 +287,5 @@ async fn reports_refuse_bad_periods_and_currencies() {
         })
         .await
         .unwrap_err();
-    assert_invalid(&err, &["owners"]);
+    assert_invalid(&err, &["owners[0]"]);
 }

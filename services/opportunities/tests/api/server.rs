@@ -110,3 +110,69 @@ async fn load_beyond_the_concurrency_limit_is_shed_with_resource_exhausted() {
     let mut health = HealthClient::new(app.channel.clone());
     health.check(HealthCheckRequest::default()).await.unwrap();
 }
+
+/// Sends raw bytes as a request message.
+#[derive(Default)]
+struct Raw;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf;
+        let mut out = vec![0; buf.remaining()];
+        buf.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_invalid_argument() {
+    let app = TestApp::spawn().await;
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.unwrap();
+    // Field 1 (`name`, a string) holding bytes that are not UTF-8.
+    let mut request = tonic::Request::new(vec![0x0A, 0x02, 0xFF, 0xFE]);
+    let token = closeloop_kit::testing::token("ana", &[closeloop_kit::Role::SalesRep]);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static(
+        "/closeloop.opportunities.v1.OpportunityService/GetOpportunity",
+    );
+    let err = grpc.unary(request, path, Raw).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+}

@@ -296,3 +296,48 @@ async fn currency_is_locked_once_priced() {
     assert_gate(&err, "currency_locked", None);
     assert_eq!(get(&mut ana, &o.name).await, o);
 }
+
+#[tokio::test]
+async fn control_characters_in_filters_and_forged_page_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut max = app.manager();
+    create(&mut app.rep("ana"), "Deal").await;
+    for request in [
+        pb::ListOpportunitiesRequest {
+            owner: "a\0b".into(),
+            ..Default::default()
+        },
+        pb::ListOpportunitiesRequest {
+            account_id: "acme\n".into(),
+            ..Default::default()
+        },
+    ] {
+        let err = max.list_opportunities(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    }
+    // A token carrying a key that is not an opportunity id, with the right filter fingerprint.
+    let forged = closeloop_kit::paging::encode(
+        &"0\u{0}".to_string(),
+        closeloop_opportunities::store::ListFilter::default().fingerprint(),
+    );
+    let err = max
+        .list_opportunities(pb::ListOpportunitiesRequest {
+            page_token: forged,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["page_token"]);
+    let err = max
+        .get_forecast(pb::GetForecastRequest {
+            owners: vec!["ana".into(), "b\0b".into()],
+            period: Some(closeloop_proto::common::v1::DateRange {
+                start_date: day(2026, 1, 1),
+                end_date: day(2026, 12, 31),
+            }),
+            currency_code: "EUR".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["owners[1]"]);
+}
