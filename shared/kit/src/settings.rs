@@ -91,7 +91,7 @@ impl ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
     pub url: String,
-    /// Pool size.
+    /// Pool size; 0 picks the backend's default (4 on SQLite, 8 on PostgreSQL).
     #[serde(deserialize_with = "number")]
     pub max_connections: u32,
     /// How long a call waits for a pooled connection before UNAVAILABLE.
@@ -157,7 +157,7 @@ shutdown_grace_ms = 20000
 
 [database]
 url = "sqlite://data/closeloop.db"
-max_connections = 8
+max_connections = 0
 acquire_timeout_ms = 5000
 
 [telemetry]
