@@ -86,6 +86,40 @@ pub fn date_range_to_proto((start, end): (Date, Date)) -> pb::DateRange {
     }
 }
 
+/// The paths of a required `update_mask` (AIP-134): `"*"` stands for every updatable field; an
+/// empty mask or a path outside `updatable` is refused, naming the fields that can be updated.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `update_mask`.
+pub fn update_mask<'a>(
+    mask: Option<&'a prost_types::FieldMask>,
+    updatable: &'a [&'a str],
+) -> Result<Vec<&'a str>, crate::Problem> {
+    let paths: Vec<&str> = mask
+        .map(|m| m.paths.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    if paths.is_empty() {
+        return Err(crate::Problem::invalid(
+            "update_mask",
+            "required: name the fields to replace, or \"*\" for all updatable fields",
+        ));
+    }
+    if paths == ["*"] {
+        return Ok(updatable.to_vec());
+    }
+    let mut v = crate::Violations::new();
+    for path in paths.iter().filter(|p| !updatable.contains(p)) {
+        v.add(
+            "update_mask",
+            format!(
+                "{path:?} cannot be updated; updatable fields: {}",
+                updatable.join(", ")
+            ),
+        );
+    }
+    v.finish(|| paths)
+}
+
 /// A timestamp from microseconds since the epoch.
 pub fn timestamp(micros: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -139,6 +173,19 @@ mod tests {
             assert!(date(Some(&bad)).is_err(), "{bad:?}");
         }
         assert!(date(None).is_err());
+    }
+
+    #[test]
+    fn update_masks_expand_star_and_refuse_the_rest() {
+        let mask = |paths: &[&str]| prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        };
+        let all = ["a", "b"];
+        assert_eq!(update_mask(Some(&mask(&["*"])), &all).unwrap(), ["a", "b"]);
+        assert_eq!(update_mask(Some(&mask(&["b"])), &all).unwrap(), ["b"]);
+        assert!(update_mask(Some(&mask(&[])), &all).is_err());
+        assert!(update_mask(None, &all).is_err());
+        assert!(update_mask(Some(&mask(&["a", "c"])), &all).is_err());
     }
 
     #[test]

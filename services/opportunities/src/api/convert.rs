@@ -501,20 +501,7 @@ pub const UPDATABLE: &[&str] = &[
 /// # Errors
 /// INVALID_ARGUMENT for an empty or unknown mask path, or a bad value.
 pub fn patch(o: &pb::Opportunity, mask: Option<&prost_types::FieldMask>) -> Result<Patch, Problem> {
-    let paths: Vec<&str> = mask
-        .map(|m| m.paths.iter().map(String::as_str).collect())
-        .unwrap_or_default();
-    if paths.is_empty() {
-        return Err(Problem::invalid(
-            "update_mask",
-            "required: name the fields to replace, or \"*\" for all updatable fields",
-        ));
-    }
-    let paths: Vec<&str> = if paths == ["*"] {
-        UPDATABLE.to_vec()
-    } else {
-        paths
-    };
+    let paths = closeloop_kit::convert::update_mask(mask, UPDATABLE)?;
     let mut v = Violations::new();
     let mut p = Patch::default();
     for path in paths {
@@ -555,13 +542,8 @@ pub fn patch(o: &pb::Opportunity, mask: Option<&prost_types::FieldMask>) -> Resu
             "forecast_category_override" => {
                 p.forecast_override = v.check(field, category(o.forecast_category_override))
             }
-            other => v.add(
-                "update_mask",
-                format!(
-                    "{other:?} cannot be updated; updatable fields: {}",
-                    UPDATABLE.join(", ")
-                ),
-            ),
+            // Any other path was refused by `update_mask` above.
+            _ => {}
         }
     }
     v.finish(|| p)
@@ -621,20 +603,7 @@ pub fn line_item_patch(
         "sold_unit_price",
         "unit_cost",
     ];
-    let paths: Vec<&str> = mask
-        .map(|m| m.paths.iter().map(String::as_str).collect())
-        .unwrap_or_default();
-    if paths.is_empty() {
-        return Err(Problem::invalid(
-            "update_mask",
-            "required: name the fields to replace",
-        ));
-    }
-    let paths: Vec<&str> = if paths == ["*"] {
-        FIELDS.to_vec()
-    } else {
-        paths
-    };
+    let paths = closeloop_kit::convert::update_mask(mask, FIELDS)?;
     let mut v = Violations::new();
     let mut p = LineItemPatch::default();
     for path in paths {
@@ -648,13 +617,8 @@ pub fn line_item_patch(
             "list_unit_price" => p.list_unit = price(&field, li.list_unit_price.as_ref(), &mut v),
             "sold_unit_price" => p.sold_unit = price(&field, li.sold_unit_price.as_ref(), &mut v),
             "unit_cost" => p.unit_cost = price(&field, li.unit_cost.as_ref(), &mut v),
-            other => v.add(
-                "update_mask",
-                format!(
-                    "{other:?} cannot be updated; updatable fields: {}",
-                    FIELDS.join(", ")
-                ),
-            ),
+            // Any other path was refused by `update_mask` above.
+            _ => {}
         }
     }
     v.finish(|| p)
