@@ -150,6 +150,23 @@ async fn inserted_opportunities_read_back_whole() {
     ));
 }
 
+#[test]
+fn documents_are_compact_and_those_written_with_field_names_still_read() {
+    let mut o = opportunity("0001", "ana", Kind::Renewal, "acme");
+    priced(&mut o, 1_200);
+    win(&mut o, &Policy::default());
+    let compact = Store::document(&o).unwrap();
+    let named = rmp_serde::to_vec_named(&o).unwrap();
+    assert!(
+        compact.len() * 3 < named.len() * 2,
+        "{} bytes compact, {} with names",
+        compact.len(),
+        named.len()
+    );
+    assert_eq!(Store::parse_document(&compact).unwrap(), o);
+    assert_eq!(Store::parse_document(&named).unwrap(), o);
+}
+
 #[tokio::test]
 async fn saves_check_the_version_and_append_history() {
     let (_t, store) = store().await;

@@ -266,7 +266,7 @@ impl Work<'_> {
 pub async fn purge(db: &Db, older_than_micros: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE create_time < $1")
         .bind(older_than_micros)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected())
 }
@@ -288,7 +288,7 @@ pub fn spawn_housekeeping(
             }
             if let Err(e) = sqlx::query("DELETE FROM outbox WHERE deliver_time < $1")
                 .bind(cutoff)
-                .execute(db.pool())
+                .execute(db.writer())
                 .await
             {
                 tracing::warn!(error = %crate::error::Chain(&e), "purging delivered outbox commands failed");

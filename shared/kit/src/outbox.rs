@@ -221,7 +221,7 @@ impl<D: Deliver> Relay<D> {
                     )
                     .bind(now_micros())
                     .bind(&command.id)
-                    .execute(self.db.pool())
+                    .execute(self.db.writer())
                     .await?;
                     delivered += 1;
                 }
@@ -241,7 +241,7 @@ impl<D: Deliver> Relay<D> {
                     .bind(now_micros() + delay.as_micros() as i64)
                     .bind(truncate(&reason, 1000))
                     .bind(&command.id)
-                    .execute(self.db.pool())
+                    .execute(self.db.writer())
                     .await?;
                 }
             }

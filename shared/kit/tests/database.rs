@@ -289,3 +289,52 @@ async fn unsupported_urls_are_refused() {
     };
     assert!(Db::connect(&settings).await.is_err());
 }
+
+/// SQLite only (the WAL is SQLite's): what commits reaches the database file itself, copied
+/// from the WAL by the checkpointer, without the writer stopping to copy it. The file is then
+/// read as immutable, which ignores the WAL: only checkpointed rows are there.
+#[tokio::test]
+async fn sqlite_commits_reach_the_database_file_without_the_writer_checkpointing() {
+    use sqlx::{Connection, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.db");
+    let settings = closeloop_kit::settings::DatabaseSettings {
+        url: format!("sqlite://{}", file.display()),
+        max_connections: 2,
+        acquire_timeout_ms: 5_000,
+    };
+    let db = Db::connect(&settings).await.unwrap();
+    db.migrate(&NO_MIGRATIONS).await.unwrap();
+    let in_file = || async {
+        let mut conn =
+            sqlx::AnyConnection::connect(&format!("sqlite://{}?immutable=1", file.display()))
+                .await
+                .unwrap();
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM demo")
+            .fetch_one(&mut conn)
+            .await
+            .map(|row| row.get(0))
+            .unwrap_or(0);
+        n
+    };
+    for i in 0..20 {
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO demo (id, n) VALUES ($1, $2)")
+            .bind(format!("row-{i}"))
+            .bind(i)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = in_file().await;
+        if seen == 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, 20, "committed rows found in the database file");
+    db.close().await;
+}
