@@ -167,6 +167,43 @@ fn documents_are_compact_and_those_written_with_field_names_still_read() {
     assert_eq!(Store::parse_document(&named).unwrap(), o);
 }
 
+/// Databases made before documents moved into the opportunities table keep their documents.
+#[tokio::test]
+async fn documents_of_the_two_table_layout_survive_the_migration() {
+    use closeloop_kit::db::Migrations;
+    let t = TestDatabase::new().await;
+    let db = Db::connect(&t.settings).await.unwrap();
+    let first = Migrations {
+        sqlite: &MIGRATIONS.sqlite[..1],
+        postgres: &MIGRATIONS.postgres[..1],
+    };
+    db.migrate(&first).await.unwrap();
+    let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
+    priced(&mut o, 1_100);
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO opportunities (id, owner, account_id, stage, kind, is_open, currency, \
+         amount_minor, list_amount_minor, forecast_category, forecast_day, create_day, \
+         competitor, competitor_key, version) \
+         VALUES ('0001', 'ana', 'acme', 'PROSPECTING', 'NEW_BUSINESS', 1, 'EUR', 1100, 1200, \
+         'PIPELINE', 0, 0, '', '', 1)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO opportunity_documents (id, body) VALUES ('0001', $1)")
+        .bind(rmp_serde::to_vec_named(&o).unwrap())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    db.migrate(&MIGRATIONS).await.unwrap();
+    let store = Store::new(db);
+    assert_eq!(store.get("0001").await.unwrap(), Some(o.clone()));
+    let listed = store.list(&ListFilter::default(), None, 10).await.unwrap();
+    assert_eq!(listed, [o]);
+}
+
 #[tokio::test]
 async fn saves_check_the_version_and_append_history() {
     let (_t, store) = store().await;

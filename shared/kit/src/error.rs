@@ -207,6 +207,30 @@ impl fmt::Display for Chain<'_> {
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
 
+/// A field's name for [`Violations::check`], built only when the field is in violation.
+pub trait FieldName {
+    /// The name.
+    fn name(self) -> String;
+}
+
+impl FieldName for &str {
+    fn name(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl FieldName for String {
+    fn name(self) -> String {
+        self
+    }
+}
+
+impl<F: FnOnce() -> String> FieldName for F {
+    fn name(self) -> String {
+        self()
+    }
+}
+
 impl Violations {
     /// No violations yet.
     pub fn new() -> Self {
@@ -221,16 +245,17 @@ impl Violations {
         });
     }
 
-    /// Keeps the value of a parse, or records its error against `field`.
+    /// Keeps the value of a parse, or records its error against `field` (a name, or a closure
+    /// that builds it, for names such as `items[3].price` that cost an allocation to build).
     pub fn check<T, E: fmt::Display>(
         &mut self,
-        field: impl Into<String>,
+        field: impl FieldName,
         result: Result<T, E>,
     ) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                self.add(field, e.to_string());
+                self.add(field.name(), e.to_string());
                 None
             }
         }

@@ -278,13 +278,13 @@ fn stakeholders(v: &mut Violations, field: &str, list: &[pb::Stakeholder]) -> Ve
                 return None;
             };
             let display_name = v.check(
-                f("contact.display_name"),
+                || f("contact.display_name"),
                 required_text(&c.display_name, SHORT),
             );
-            let email = v.check(f("contact.email"), Email::parse(&c.email));
-            let phone = v.check(f("contact.phone"), optional_text(&c.phone, 50));
-            let title = v.check(f("contact.title"), optional_text(&c.title, SHORT));
-            let role = v.check(f("role"), stakeholder_role(s.role));
+            let email = v.check(|| f("contact.email"), Email::parse(&c.email));
+            let phone = v.check(|| f("contact.phone"), optional_text(&c.phone, 50));
+            let title = v.check(|| f("contact.title"), optional_text(&c.title, SHORT));
+            let role = v.check(|| f("role"), stakeholder_role(s.role));
             Some(Stakeholder {
                 contact: Contact {
                     display_name: display_name?,
@@ -308,11 +308,11 @@ fn objectives(v: &mut Violations, field: &str, list: &[pb::ClientObjective]) -> 
         .enumerate()
         .filter_map(|(i, o)| {
             let d = v.check(
-                format!("{field}[{i}].description"),
+                || format!("{field}[{i}].description"),
                 required_text(&o.description, 500),
             );
             let m = v.check(
-                format!("{field}[{i}].success_measure"),
+                || format!("{field}[{i}].success_measure"),
                 optional_text(&o.success_measure, 500),
             );
             Some(Objective {
@@ -348,7 +348,7 @@ fn evaluation(
         .iter()
         .take(MAX_LIST)
         .enumerate()
-        .filter_map(|(i, c)| v.check(format!("{field}.criteria[{i}]"), required_text(c, 500)))
+        .filter_map(|(i, c)| v.check(|| format!("{field}.criteria[{i}]"), required_text(c, 500)))
         .collect();
     let steps = e
         .steps
@@ -357,11 +357,11 @@ fn evaluation(
         .enumerate()
         .filter_map(|(i, s)| {
             let d = v.check(
-                format!("{field}.steps[{i}].description"),
+                || format!("{field}.steps[{i}].description"),
                 required_text(&s.description, 500),
             );
             let due = v.check(
-                format!("{field}.steps[{i}].due_date"),
+                || format!("{field}.steps[{i}].due_date"),
                 optional_date(s.due_date.as_ref()),
             );
             Some(EvaluationStep {
@@ -373,7 +373,7 @@ fn evaluation(
         .collect();
     let time_frame = e.time_frame.as_ref().and_then(|r| {
         v.check(
-            format!("{field}.time_frame"),
+            || format!("{field}.time_frame"),
             closeloop_kit::convert::date_range(Some(r)),
         )
     });
@@ -387,11 +387,11 @@ fn evaluation(
 fn next_step(v: &mut Violations, field: &str, n: Option<&pb::NextStep>) -> Option<NextStep> {
     let n = n?;
     let d = v.check(
-        format!("{field}.description"),
+        || format!("{field}.description"),
         required_text(&n.description, 500),
     );
     let due = v.check(
-        format!("{field}.due_date"),
+        || format!("{field}.due_date"),
         optional_date(n.due_date.as_ref()),
     );
     Some(NextStep {
