@@ -239,7 +239,7 @@ impl Dataset {
         let (new, owner) = new_opportunity(&mut rng, self.now_micros);
         let o = Opportunity::create(String::new(), new, owner, Stage::Prospecting, 0)
             .expect("generated opportunities are valid");
-        let full = convert::opportunity(&o, &Policy::default());
+        let full = convert::opportunity(o, &Policy::default());
         pb::Opportunity {
             account: full.account,
             owner: full.owner,
@@ -423,7 +423,7 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
         if batch == 0 {
             let total: usize = opportunities
                 .iter()
-                .map(|o| convert::opportunity(o, &policy).encoded_len())
+                .map(|o| convert::opportunity(o.clone(), &policy).encoded_len())
                 .sum();
             encoded_bytes = total / opportunities.len().max(1);
         }

@@ -4,6 +4,7 @@
 use closeloop_kit::convert::{
     date, date_to_proto, duration, money, money_to_proto, optional_date, timestamp,
 };
+use closeloop_kit::error::GateViolation;
 use closeloop_kit::types::{CurrencyCode, Email, Money, identifier, optional_text, required_text};
 use closeloop_kit::{Problem, Violations};
 use closeloop_proto::common::v1 as common;
@@ -76,17 +77,17 @@ fn party(p: Option<&common::Party>) -> Result<Party, String> {
     })
 }
 
-fn party_to_proto(p: &Party) -> common::Party {
+fn party_to_proto(p: Party) -> common::Party {
     common::Party {
-        account_id: p.account_id.clone(),
-        display_name: p.display_name.clone(),
+        account_id: p.account_id,
+        display_name: p.display_name,
     }
 }
 
-fn actor_to_proto(a: &Actor) -> common::Actor {
+fn actor_to_proto(a: Actor) -> common::Actor {
     common::Actor {
-        subject: a.subject.clone(),
-        role: a.role.clone(),
+        subject: a.subject,
+        role: a.role,
     }
 }
 
@@ -689,29 +690,29 @@ pub fn closing(r: &pb::CloseOpportunityRequest) -> Result<Closing, Problem> {
     })
 }
 
-fn line_item_to_proto(li: &LineItem, o: &Opportunity, policy: &Policy) -> pb::LineItem {
+fn line_item_to_proto(li: LineItem, o: &Opportunity, policy: &Policy) -> pb::LineItem {
     let m = |minor: i64| Some(money_to_proto(Money::new(o.currency, minor)));
     pb::LineItem {
-        line_item_id: li.id.clone(),
-        product_id: li.product_id.clone(),
-        product_name: li.product_name.clone(),
+        discount_bps: li.discount_bps(),
+        requires_approval: li.requires_approval(policy),
+        amount: m(i64::try_from(li.amount()).unwrap_or(i64::MAX)),
+        line_item_id: li.id,
+        product_id: li.product_id,
+        product_name: li.product_name,
         quantity: li.quantity,
         list_unit_price: m(li.list_unit),
         sold_unit_price: m(li.sold_unit),
         unit_cost: m(li.unit_cost),
-        discount_bps: li.discount_bps(),
-        requires_approval: li.requires_approval(policy),
-        approval: li.approval.as_ref().map(|a| pb::DiscountApproval {
-            approver: Some(actor_to_proto(&a.approver)),
-            reason: a.reason.clone(),
+        approval: li.approval.map(|a| pb::DiscountApproval {
+            approver: Some(actor_to_proto(a.approver)),
+            reason: a.reason,
             approved_discount_bps: a.approved_discount_bps,
             approve_time: Some(timestamp(a.time)),
         }),
-        amount: m(i64::try_from(li.amount()).unwrap_or(i64::MAX)),
     }
 }
 
-fn close_to_proto(c: &CloseRecord) -> pb::CloseRecord {
+fn close_to_proto(c: CloseRecord) -> pb::CloseRecord {
     pb::CloseRecord {
         outcome: outcome_to_proto(c.outcome) as i32,
         close_date: Some(date_to_proto(c.close_date)),
@@ -719,37 +720,66 @@ fn close_to_proto(c: &CloseRecord) -> pb::CloseRecord {
         disqualification_reason: c
             .disqualification_reason
             .map_or(0, |r| disqualification_reason_to_proto(r) as i32),
-        competitor: c.competitor.clone(),
-        notes: c.notes.clone(),
-        closed_by: Some(actor_to_proto(&c.closed_by)),
+        competitor: c.competitor,
+        notes: c.notes,
+        closed_by: Some(actor_to_proto(c.closed_by)),
         close_time: Some(timestamp(c.time)),
     }
 }
 
-/// The wire form of an opportunity, with every derived figure.
-pub fn opportunity(o: &Opportunity, policy: &Policy) -> pb::Opportunity {
-    let m = |minor: i64| Some(money_to_proto(Money::new(o.currency, minor)));
+fn unmet_to_proto(unmet: Vec<GateViolation>) -> Vec<String> {
+    unmet
+        .into_iter()
+        .map(|g| format!("{}: {}", g.subject, g.description))
+        .collect()
+}
+
+/// The wire form of an opportunity, with every derived figure. It takes the aggregate so its
+/// text moves into the answer instead of being copied (a read answers from a document it
+/// just parsed).
+pub fn opportunity(mut o: Opportunity, policy: &Policy) -> pb::Opportunity {
+    let currency = o.currency;
+    let m = |minor: i64| Some(money_to_proto(Money::new(currency, minor)));
     let unmet = o.qualification_unmet(policy);
+    // Everything derived from the whole aggregate, before its parts move out.
+    let (name, etag, amount, list_amount, margin_bps) = (
+        o.name(),
+        o.etag(),
+        o.amount(),
+        o.list_amount(),
+        o.margin_bps(),
+    );
+    let (probability, category, weighted) = (
+        o.probability(policy),
+        o.forecast_category(),
+        o.weighted_amount(policy),
+    );
+    let line_items = std::mem::take(&mut o.line_items);
+    let line_items = line_items
+        .into_iter()
+        .map(|li| line_item_to_proto(li, &o, policy))
+        .collect();
+    let qualification = o.qualification.take();
     pb::Opportunity {
-        name: o.name(),
-        account: Some(party_to_proto(&o.account)),
-        owner: o.owner.clone(),
-        title: o.title.clone(),
-        description: o.description.clone(),
+        name,
+        account: Some(party_to_proto(o.account)),
+        owner: o.owner,
+        title: o.title,
+        description: o.description,
         kind: kind_to_proto(o.kind) as i32,
         source: source_to_proto(o.source) as i32,
         stage: stage_to_proto(o.stage) as i32,
-        currency_code: o.currency.as_str().to_owned(),
+        currency_code: currency.as_str().to_owned(),
         expected_close_date: Some(date_to_proto(o.expected_close_date)),
         stakeholders: o
             .stakeholders
-            .iter()
+            .into_iter()
             .map(|s| pb::Stakeholder {
                 contact: Some(common::Contact {
-                    display_name: s.contact.display_name.clone(),
-                    email: s.contact.email.as_str().to_owned(),
-                    phone: s.contact.phone.clone(),
-                    title: s.contact.title.clone(),
+                    display_name: s.contact.display_name,
+                    email: s.contact.email.into(),
+                    phone: s.contact.phone,
+                    title: s.contact.title,
                 }),
                 role: stakeholder_role_to_proto(s.role) as i32,
                 primary: s.primary,
@@ -757,20 +787,20 @@ pub fn opportunity(o: &Opportunity, policy: &Policy) -> pb::Opportunity {
             .collect(),
         objectives: o
             .objectives
-            .iter()
+            .into_iter()
             .map(|x| pb::ClientObjective {
-                description: x.description.clone(),
-                success_measure: x.success_measure.clone(),
+                description: x.description,
+                success_measure: x.success_measure,
             })
             .collect(),
         evaluation_process: Some(pb::EvaluationProcess {
-            criteria: o.evaluation.criteria.clone(),
+            criteria: o.evaluation.criteria,
             steps: o
                 .evaluation
                 .steps
-                .iter()
+                .into_iter()
                 .map(|s| pb::EvaluationStep {
-                    description: s.description.clone(),
+                    description: s.description,
                     due_date: s.due_date.map(date_to_proto),
                     completed: s.completed,
                 })
@@ -780,65 +810,55 @@ pub fn opportunity(o: &Opportunity, policy: &Policy) -> pb::Opportunity {
                 .time_frame
                 .map(closeloop_kit::convert::date_range_to_proto),
         }),
-        line_items: o
-            .line_items
-            .iter()
-            .map(|li| line_item_to_proto(li, o, policy))
-            .collect(),
-        qualification: Some(pb::Qualification {
-            client_benefit_confirmed: o.qualification.as_ref().is_some_and(|q| q.client_benefit),
-            realistic_expectations_confirmed: o
-                .qualification
-                .as_ref()
-                .is_some_and(|q| q.realistic_expectations),
-            mature_partner_confirmed: o.qualification.as_ref().is_some_and(|q| q.mature_partner),
-            notes: o
-                .qualification
-                .as_ref()
-                .map(|q| q.notes.clone())
-                .unwrap_or_default(),
-            assessed_by: o
-                .qualification
-                .as_ref()
-                .map(|q| actor_to_proto(&q.assessed_by)),
-            assess_time: o.qualification.as_ref().map(|q| timestamp(q.time)),
-            passed: unmet.is_empty(),
-            unmet: unmet
-                .into_iter()
-                .map(|g| format!("{}: {}", g.subject, g.description))
-                .collect(),
+        line_items,
+        qualification: Some(match qualification {
+            Some(q) => pb::Qualification {
+                client_benefit_confirmed: q.client_benefit,
+                realistic_expectations_confirmed: q.realistic_expectations,
+                mature_partner_confirmed: q.mature_partner,
+                notes: q.notes,
+                assessed_by: Some(actor_to_proto(q.assessed_by)),
+                assess_time: Some(timestamp(q.time)),
+                passed: unmet.is_empty(),
+                unmet: unmet_to_proto(unmet),
+            },
+            None => pb::Qualification {
+                passed: unmet.is_empty(),
+                unmet: unmet_to_proto(unmet),
+                ..Default::default()
+            },
         }),
-        next_step: o.next_step.as_ref().map(|n| pb::NextStep {
-            description: n.description.clone(),
+        next_step: o.next_step.map(|n| pb::NextStep {
+            description: n.description,
             due_date: n.due_date.map(date_to_proto),
         }),
         prior_contract_value: o.prior_contract_value.and_then(m),
-        referring_account: o.referring_account.as_ref().map(party_to_proto),
+        referring_account: o.referring_account.map(party_to_proto),
         stage_history: o
             .stage_history
-            .iter()
+            .into_iter()
             .map(|c| pb::StageChange {
                 from_stage: stage_to_proto(c.from) as i32,
                 to_stage: stage_to_proto(c.to) as i32,
                 change_time: Some(timestamp(c.time)),
-                actor: Some(actor_to_proto(&c.actor)),
+                actor: Some(actor_to_proto(c.actor)),
                 time_in_stage: Some(duration(c.time_in_stage)),
             })
             .collect(),
-        close_record: o.close.as_ref().map(close_to_proto),
-        amount: m(o.amount()),
-        list_amount: m(o.list_amount()),
-        margin_bps: o.margin_bps(),
-        probability_percent: o.probability(policy),
+        close_record: o.close.map(close_to_proto),
+        amount: m(amount),
+        list_amount: m(list_amount),
+        margin_bps,
+        probability_percent: probability,
         probability_override_percent: o.probability_override.unwrap_or(0),
-        forecast_category: category_to_proto(o.forecast_category()) as i32,
+        forecast_category: category_to_proto(category) as i32,
         forecast_category_override: o
             .forecast_override
             .map_or(0, |c| category_to_proto(c) as i32),
-        weighted_amount: m(o.weighted_amount(policy)),
+        weighted_amount: m(weighted),
         push_count: o.push_count,
         create_time: Some(timestamp(o.create_time)),
         update_time: Some(timestamp(o.update_time)),
-        etag: o.etag(),
+        etag,
     }
 }

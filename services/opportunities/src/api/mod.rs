@@ -32,7 +32,7 @@ impl Api {
     }
 
     fn respond(&self) -> impl FnOnce(&Opportunity) -> pb::Opportunity + '_ {
-        move |o| convert::opportunity(o, &self.app.policy)
+        move |o| convert::opportunity(o.clone(), &self.app.policy)
     }
 
     /// Applies `change` to the target and answers with the changed opportunity.
@@ -138,7 +138,7 @@ impl OpportunityService for Api {
         access::require_role(&principal, Action::Read)?;
         let id = convert::opportunity_id("name", &request.get_ref().name)?;
         let o = self.app.get(&principal, &id).await?;
-        Ok(Response::new(convert::opportunity(&o, &self.app.policy)))
+        Ok(Response::new(convert::opportunity(o, &self.app.policy)))
     }
 
     async fn list_opportunities(
@@ -224,7 +224,7 @@ impl OpportunityService for Api {
         };
         Ok(Response::new(pb::ListOpportunitiesResponse {
             opportunities: page
-                .iter()
+                .into_iter()
                 .map(|o| convert::opportunity(o, &self.app.policy))
                 .collect(),
             next_page_token,
