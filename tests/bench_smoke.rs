@@ -83,6 +83,12 @@ fn json_reports_every_workload_with_figures() {
         assert!(row["peak_rss_mib"].is_number(), "{row}");
     }
     assert!(rows[1]["ratio_to_echo"].is_number());
+    // Each service workload is paired with an echo measurement taken just before it.
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r["paired_echo_per_s"].as_f64().unwrap() > 0.0)
+    );
     assert_eq!(report["run"]["deep_pages"], 5);
     assert_eq!(report["targets"].as_array().unwrap().len(), 6);
     assert_eq!(report["pgbench"]["status"], "not_applicable");

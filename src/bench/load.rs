@@ -64,6 +64,27 @@ impl Measurement {
     pub fn error_total(&self) -> u64 {
         self.errors.values().map(|e| e.count).sum()
     }
+
+    /// Several measurements of the same thing as one: every call, over all their windows.
+    pub fn merge(parts: Vec<Measurement>) -> Measurement {
+        let mut merged = Measurement::default();
+        for part in parts {
+            merged.latencies_us.extend(part.latencies_us);
+            merged.window += part.window;
+            for (code, e) in part.errors {
+                merged
+                    .errors
+                    .entry(code)
+                    .or_insert(ErrorCount {
+                        count: 0,
+                        example: e.example,
+                    })
+                    .count += e.count;
+            }
+        }
+        merged.latencies_us.sort_unstable();
+        merged
+    }
 }
 
 /// Opens `count` HTTP/2 connections to `addr` with the options the services' own clients use
@@ -175,6 +196,26 @@ mod tests {
         assert_eq!(m.percentile_ms(1.0), Some(1000.0));
         assert_eq!(m.rate(), 500.0);
         assert_eq!(Measurement::default().percentile_ms(0.5), None);
+    }
+
+    #[test]
+    fn merged_measurements_pool_calls_windows_and_errors() {
+        let part = |latencies: Vec<u32>, failed: u64| Measurement {
+            latencies_us: latencies,
+            errors: BTreeMap::from([(
+                "Unavailable".to_owned(),
+                ErrorCount {
+                    count: failed,
+                    example: "down".to_owned(),
+                },
+            )]),
+            window: Duration::from_secs(1),
+        };
+        let m = Measurement::merge(vec![part(vec![3000, 5000], 1), part(vec![1000], 2)]);
+        assert_eq!(m.latencies_us, [1000, 3000, 5000]);
+        assert_eq!(m.rate(), 1.5);
+        assert_eq!(m.error_total(), 3);
+        assert_eq!(m.percentile_ms(0.5), Some(3.0));
     }
 
     #[tokio::test]

@@ -223,19 +223,25 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     let deep = deep_page(&dataset);
 
-    let mut rows = Vec::new();
-    if workloads.contains(&Workload::Echo) {
-        rows.push(measure_echo(&setup, loaded.encoded_bytes).await?);
-    }
+    let mut echo = if workloads.contains(&Workload::Echo) {
+        Some(EchoServer::start(&setup, loaded.encoded_bytes).await?)
+    } else {
+        None
+    };
     let service_workloads: Vec<Workload> = workloads
         .into_iter()
         .filter(|w| *w != Workload::Echo)
         .collect();
     let service = if service_workloads.is_empty() {
+        if let Some(echo) = &mut echo {
+            echo.measure(&setup).await?;
+        }
         ServiceRun::default()
     } else {
-        measure_service(&setup, &url, &service_workloads, &deep).await?
+        measure_service(&setup, &url, &service_workloads, &deep, echo.as_mut()).await?
     };
+    // The echo server stops here, before pgbench runs.
+    let mut rows: Vec<report::Row> = echo.map(EchoServer::row).into_iter().collect();
     rows.extend(service.rows);
 
     let pgbench = match (backend, pgbench::find()) {
@@ -281,27 +287,62 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the echo server, drives it with `payload_bytes` per call, and stops it.
-async fn measure_echo(setup: &Setup, payload_bytes: usize) -> anyhow::Result<report::Row> {
-    eprintln!("closeloop bench: echo server");
-    let addr = child::free_addr()?;
-    let mut echo = Child::spawn(
-        "echo server",
-        &["bench", "--serve-echo", &addr.to_string()],
-        &[],
-        setup.scratch.join("echo.log"),
-    )?;
-    echo.wait_ready(addr, echo::SERVICE).await?;
-    let channels = load::connect(addr, setup.connections).await?;
-    let since_start = !echo.reset_peak_rss();
-    let measured = run_echo(setup, channels, payload_bytes).await?;
-    echo.check_alive()?;
-    Ok(report::Row::new(
-        Workload::Echo,
-        &measured,
-        echo.peak_rss(),
-        since_start,
-    ))
+/// The echo server, started once and measured just before each service workload: each ratio
+/// then divides two measurements taken seconds apart. On a shared machine the capacity left to
+/// a run drifts by tens of percent over minutes, which one echo measurement at the start would
+/// put into every ratio.
+struct EchoServer {
+    child: Child,
+    channels: Vec<Channel>,
+    payload_bytes: usize,
+    measurements: Vec<Measurement>,
+    peak_rss: Option<u64>,
+    since_start: bool,
+}
+
+impl EchoServer {
+    /// Starts the echo server process and connects to it.
+    async fn start(setup: &Setup, payload_bytes: usize) -> anyhow::Result<EchoServer> {
+        eprintln!("closeloop bench: echo server");
+        let addr = child::free_addr()?;
+        let mut child = Child::spawn(
+            "echo server",
+            &["bench", "--serve-echo", &addr.to_string()],
+            &[],
+            setup.scratch.join("echo.log"),
+        )?;
+        child.wait_ready(addr, echo::SERVICE).await?;
+        let channels = load::connect(addr, setup.connections).await?;
+        Ok(EchoServer {
+            child,
+            channels,
+            payload_bytes,
+            measurements: Vec::new(),
+            peak_rss: None,
+            since_start: false,
+        })
+    }
+
+    /// Drives the echo server once, with `payload_bytes` per call; returns its requests/s.
+    async fn measure(&mut self, setup: &Setup) -> anyhow::Result<f64> {
+        self.since_start |= !self.child.reset_peak_rss();
+        let measured = run_echo(setup, self.channels.clone(), self.payload_bytes).await?;
+        self.child.check_alive()?;
+        self.peak_rss = self.peak_rss.max(self.child.peak_rss());
+        let rate = measured.rate();
+        self.measurements.push(measured);
+        Ok(rate)
+    }
+
+    /// The echo row: every measurement pooled. Stops the server.
+    fn row(self) -> report::Row {
+        report::Row::new(
+            Workload::Echo,
+            &Measurement::merge(self.measurements),
+            self.peak_rss,
+            self.since_start,
+        )
+    }
 }
 
 /// What the service's part of a run measured.
@@ -312,12 +353,14 @@ struct ServiceRun {
     forecast_alone_ms: Option<f64>,
 }
 
-/// Starts the opportunities service on `url`, drives each of `workloads` in turn, and stops it.
+/// Starts the opportunities service on `url`, drives each of `workloads` in turn, each just
+/// after the echo server when there is one, and stops it.
 async fn measure_service(
     setup: &Setup,
     url: &str,
     workloads: &[Workload],
     deep: &DeepPage,
+    mut echo: Option<&mut EchoServer>,
 ) -> anyhow::Result<ServiceRun> {
     eprintln!("closeloop bench: opportunities service");
     let addr = child::free_addr()?;
@@ -357,15 +400,16 @@ async fn measure_service(
         if workload == Workload::Forecast {
             run.forecast_alone_ms = Some(forecast_alone_ms(setup, clients[0].clone()).await?);
         }
+        let echo_rate = match echo.as_deref_mut() {
+            Some(echo) => Some(echo.measure(setup).await?),
+            None => None,
+        };
         let since_start = !service.reset_peak_rss();
         let measured = run_service(workload, setup, &clients, deep).await?;
         service.check_alive()?;
-        run.rows.push(report::Row::new(
-            workload,
-            &measured,
-            service.peak_rss(),
-            since_start,
-        ));
+        let mut row = report::Row::new(workload, &measured, service.peak_rss(), since_start);
+        row.paired_echo_per_s = echo_rate;
+        run.rows.push(row);
     }
     Ok(run)
 }

@@ -119,8 +119,11 @@ pub struct Row {
     pub p99_ms: Option<f64>,
     /// 99.9th percentile.
     pub p999_ms: Option<f64>,
-    /// requests/s over the echo server's.
+    /// requests/s over the echo server's: the measurement just before this workload's
+    /// (`paired_echo_per_s`) when there is one, else the echo row's.
     pub ratio_to_echo: Option<f64>,
+    /// The echo server's requests/s measured just before this workload.
+    pub paired_echo_per_s: Option<f64>,
     /// Peak resident memory of the server process during the workload (the echo server's on
     /// the echo row, the service's on the others).
     pub peak_rss_mib: Option<f64>,
@@ -149,6 +152,7 @@ impl Row {
             p99_ms: measured.percentile_ms(0.99),
             p999_ms: measured.percentile_ms(0.999),
             ratio_to_echo: None,
+            paired_echo_per_s: None,
             peak_rss_mib: peak_rss.map(|b| b as f64 / MIB),
             peak_rss_since_start,
             failed: measured.error_total(),
@@ -245,7 +249,11 @@ impl Report {
             .filter(|rate| *rate > 0.0);
         for row in &mut workloads {
             row.label = label(row.workload, run.deep_pages);
-            row.ratio_to_echo = echo.map(|e| row.requests_per_s / e);
+            row.ratio_to_echo = row
+                .paired_echo_per_s
+                .filter(|rate| *rate > 0.0)
+                .or(echo)
+                .map(|e| row.requests_per_s / e);
         }
         let rate = |w| {
             workloads
@@ -440,6 +448,13 @@ impl Report {
                 out,
                 "service   {mib:.1} MiB resident when ready; peak RSS: the row's server, \
                  reset before each workload"
+            );
+        }
+        if self.workloads.iter().any(|r| r.paired_echo_per_s.is_some()) {
+            let _ = writeln!(
+                out,
+                "× echo    over the echo server measured just before the workload; the echo \
+                 row pools those measurements"
             );
         }
         let _ = writeln!(out);

@@ -104,8 +104,9 @@ pub struct Db {
     backend: Backend,
     /// SQLite: commits since the start, so the checkpointer knows when there is WAL to copy.
     commits: Option<Arc<AtomicU64>>,
-    /// SQLite: the checkpointer, stopped when the last handle to the database goes.
-    _checkpointer: Option<Arc<StopOnDrop>>,
+    /// SQLite: the checkpointer's connection and task; the task stops when the last handle to
+    /// the database goes.
+    checkpointer: Option<(AnyPool, Arc<StopOnDrop>)>,
 }
 
 /// Aborts a background task when dropped.
@@ -234,7 +235,7 @@ impl Db {
                     pool,
                     backend,
                     commits: None,
-                    _checkpointer: None,
+                    checkpointer: None,
                 })
             }
             Backend::Sqlite => {
@@ -250,13 +251,17 @@ impl Db {
                 let pool = sqlite_pool(settings, &url, max, "").await?;
                 let commits = Arc::new(AtomicU64::new(0));
                 let checkpointer = sqlite_pool(settings, &url, 1, "").await?;
-                let task = tokio::spawn(checkpoints(checkpointer, writer.clone(), commits.clone()));
+                let task = tokio::spawn(checkpoints(
+                    checkpointer.clone(),
+                    writer.clone(),
+                    commits.clone(),
+                ));
                 Ok(Db {
                     pool,
                     writer,
                     backend,
                     commits: Some(commits),
-                    _checkpointer: Some(Arc::new(StopOnDrop(task))),
+                    checkpointer: Some((checkpointer, Arc::new(StopOnDrop(task)))),
                 })
             }
         }
@@ -325,6 +330,10 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        if let Some((checkpointer, _)) = &self.checkpointer {
+            // The last connection to close folds the WAL back into the database file.
+            checkpointer.close().await;
+        }
     }
 }
 
