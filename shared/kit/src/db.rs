@@ -130,8 +130,9 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// The SQLite writer besides: statement journals (the undo of a multi-row statement, kept
 /// while it runs) in memory rather than in temporary files, measured as a tenth of the
 /// writer's time when they went through the file system; the writer never sorts much. A
-/// larger page cache (16 MiB, one connection) keeps the index pages new rows go into.
-const WRITER_PRAGMAS: &str = "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;";
+/// larger page cache (8 MiB, one connection) keeps more of the index pages new rows go into
+/// (16 MiB measured no faster, and 9 MiB more resident).
+const WRITER_PRAGMAS: &str = "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;";
 
 /// How often the SQLite checkpointer looks for committed writes to copy.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
