@@ -327,14 +327,19 @@ async fn sqlite_commits_reach_the_database_file_without_the_writer_checkpointing
             .unwrap();
         tx.commit().await.unwrap();
     }
+    // A single statement on the writer, outside any transaction, counts too.
+    sqlx::query("INSERT INTO demo (id, n) VALUES ('single', 20)")
+        .execute(db.writer())
+        .await
+        .unwrap();
     let mut seen = 0;
     for _ in 0..100 {
         seen = in_file().await;
-        if seen == 20 {
+        if seen == 21 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(seen, 20, "committed rows found in the database file");
+    assert_eq!(seen, 21, "committed rows found in the database file");
     db.close().await;
 }
