@@ -12,7 +12,7 @@ use closeloop_opportunities::domain::opportunity::{
 };
 use closeloop_opportunities::domain::policy::Policy;
 use closeloop_opportunities::domain::stage::{ForecastCategory, Stage};
-use closeloop_opportunities::store::{ListFilter, MIGRATIONS, ReportScope, Store};
+use closeloop_opportunities::store::{ListFilter, MAX_INSERT_ROWS, MIGRATIONS, ReportScope, Store};
 use time::macros::date;
 
 async fn store() -> (TestDatabase, Store) {
@@ -464,6 +464,52 @@ async fn bulk_inserts_are_all_or_nothing() {
             .len(),
         50
     );
+}
+
+/// New opportunities inserted in one statement without a transaction are all or nothing too.
+#[tokio::test]
+async fn new_opportunities_in_one_statement_are_all_or_nothing() {
+    let (_t, store) = store().await;
+    let rows = |range: std::ops::Range<usize>| -> Vec<(Opportunity, Vec<u8>)> {
+        range
+            .map(|i| {
+                let o = opportunity(&format!("{i:04}"), "ana", Kind::NewBusiness, "a");
+                let body = Store::document(&o).unwrap();
+                (o, body)
+            })
+            .collect()
+    };
+    let count = || async {
+        store
+            .list(&ListFilter::default(), None, 1000)
+            .await
+            .unwrap()
+            .len()
+    };
+    let first = rows(0..MAX_INSERT_ROWS);
+    store.insert_new(&refs(&first)).await.unwrap();
+    assert_eq!(count().await, MAX_INSERT_ROWS);
+    assert_eq!(store.get("0003").await.unwrap(), Some(first[3].0.clone()));
+    // A duplicate id fails the statement: none of its rows is there.
+    let mut again = rows(100..110);
+    again.push(first[0].clone());
+    assert!(matches!(
+        store.insert_new(&refs(&again)).await,
+        Err(Problem::AlreadyExists(_))
+    ));
+    assert_eq!(count().await, MAX_INSERT_ROWS);
+    // More than one statement holds, or rows with history, are refused before any write.
+    let many = rows(200..201 + MAX_INSERT_ROWS);
+    assert!(store.insert_new(&refs(&many)).await.is_err());
+    let mut moved = rows(300..301);
+    priced(&mut moved[0].0, 1_200);
+    win(&mut moved[0].0, &Policy::default());
+    assert!(store.insert_new(&refs(&moved)).await.is_err());
+    assert_eq!(count().await, MAX_INSERT_ROWS);
+}
+
+fn refs(v: &[(Opportunity, Vec<u8>)]) -> Vec<(&Opportunity, Vec<u8>)> {
+    v.iter().map(|(o, b)| (o, b.clone())).collect()
 }
 
 fn lost_to(o: &mut Opportunity, competitor: &str, p: &Policy) {

@@ -119,11 +119,21 @@ fn read_sum(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, Problem> {
     Ok(i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX }))
 }
 
-/// Rows per multi-row insert statement.
-const INSERT_SIZES: [usize; 3] = [1, 4, 16];
+/// Rows of the largest insert statement; there is one statement for every count up to it, so
+/// the creations committed together go in one statement (one round trip).
+pub const MAX_INSERT_ROWS: usize = 64;
 
 /// The sizes `IN` lists of ids are padded to.
 const IN_LIST_SIZES: [usize; 4] = [1, 4, 16, 64];
+
+/// A failed insert: a duplicate id is ALREADY_EXISTS.
+fn insert_error(e: sqlx::Error) -> Problem {
+    if is_unique_violation(&e) {
+        Problem::AlreadyExists("an opportunity with that id already exists".into())
+    } else {
+        e.into()
+    }
+}
 
 /// Builds `$n, $n+1, …` placeholders for an `IN` list.
 fn placeholders(first: usize, count: usize) -> String {
@@ -199,7 +209,7 @@ fn sequential(backend: Backend, first: usize, count: usize) -> String {
 
 /// Statement texts that depend on a size and the backend, written once.
 struct Statements {
-    /// Per [`INSERT_SIZES`], the insert of that many rows.
+    /// Per row count `n` up to [`MAX_INSERT_ROWS`], at `n - 1`, the insert of `n` rows.
     insert: Vec<String>,
     /// Per [`IN_LIST_SIZES`], the read of that many documents.
     select: Vec<String>,
@@ -207,9 +217,8 @@ struct Statements {
 
 impl Statements {
     fn new(backend: Backend) -> Statements {
-        let insert = INSERT_SIZES
-            .iter()
-            .map(|&size| {
+        let insert = (1..=MAX_INSERT_ROWS)
+            .map(|size| {
                 let rows = (0..size)
                     .map(|r| {
                         format!(
@@ -303,38 +312,50 @@ impl Store {
         conn: &mut AnyConnection,
         rows: &[(&Opportunity, Vec<u8>)],
     ) -> Result<(), Problem> {
-        let mut rest = rows;
-        while !rest.is_empty() {
-            // A few fixed statement sizes: each stays prepared on its connection, and none gets
-            // so many parameters that binding them by name grows costly.
-            let size = INSERT_SIZES
-                .into_iter()
-                .rev()
-                .find(|s| *s <= rest.len())
-                .expect("1 is a size");
-            let (chunk, tail) = rest.split_at(size);
-            rest = tail;
-            let sql = &Statements::of(self.db.backend()).insert
-                [INSERT_SIZES.iter().position(|s| *s == size).unwrap_or(0)];
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for (o, body) in chunk {
-                query = bind_columns(query, o).bind(body.clone()).bind(o.id.clone());
-            }
-            match query.execute(&mut *conn).await {
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(Problem::AlreadyExists(
-                        "an opportunity with that id already exists".into(),
-                    ));
-                }
-                other => {
-                    other?;
-                }
-            }
+        for chunk in rows.chunks(MAX_INSERT_ROWS) {
+            self.insert_query(chunk)
+                .execute(&mut *conn)
+                .await
+                .map_err(insert_error)?;
             for (o, _) in chunk {
                 self.append_changes(conn, o, &o.stage_history).await?;
             }
         }
         Ok(())
+    }
+
+    /// Inserts opportunities just created (no stage history yet), at most
+    /// [`MAX_INSERT_ROWS`], as one statement outside any transaction: a statement is atomic
+    /// on its own and commits as it ends, so the whole write is one round trip.
+    ///
+    /// # Errors
+    /// ALREADY_EXISTS on a duplicate id (nothing is inserted then); INTERNAL when the rows do
+    /// not fit one statement or carry history; database errors.
+    pub async fn insert_new(&self, rows: &[(&Opportunity, Vec<u8>)]) -> Result<(), Problem> {
+        if rows.len() > MAX_INSERT_ROWS || rows.iter().any(|(o, _)| !o.stage_history.is_empty()) {
+            return Err(Problem::internal(format!(
+                "{} opportunities do not fit one insert of new rows",
+                rows.len()
+            )));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.insert_query(rows)
+            .execute(self.db.writer())
+            .await
+            .map_err(insert_error)?;
+        Ok(())
+    }
+
+    /// The insert of `rows` (one to [`MAX_INSERT_ROWS`]) with its parameters bound.
+    fn insert_query<'q>(&self, rows: &[(&Opportunity, Vec<u8>)]) -> Query<'q, Any, AnyArguments> {
+        let sql = &Statements::of(self.db.backend()).insert[rows.len() - 1];
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for (o, body) in rows {
+            query = bind_columns(query, o).bind(body.clone()).bind(o.id.clone());
+        }
+        query
     }
 
     /// Reads an opportunity inside a write transaction, locking it on PostgreSQL until commit.
