@@ -4,8 +4,9 @@
 //! Either all of that commits or none of it does.
 //!
 //! The two hottest calls share round trips under load ([`closeloop_kit::batch`]): creations
-//! that arrive together commit together (one transaction, multi-row inserts), and reads of single
-//! opportunities that arrive together are one `IN (…)` query.
+//! that arrive together commit together (one insert statement; with `request_id`s, one
+//! transaction that also stores their answers), and reads of single opportunities that arrive
+//! together are one `IN (…)` query.
 
 use closeloop_kit::batch::Batcher;
 use closeloop_kit::db::Backend;
@@ -237,8 +238,9 @@ impl App {
     }
 }
 
-/// Commits a batch of creations in one transaction; when that fails (e.g. a twin request
-/// committed the same `request_id` first), each creation runs alone so one cannot fail another.
+/// Commits a batch of creations together (one statement, or one transaction when they carry
+/// `request_id`s); when that fails (e.g. a twin request committed the same `request_id`
+/// first), each creation runs alone so one cannot fail another.
 async fn create_batch(store: &Store, rows: Vec<NewRow>) -> Vec<Result<Created, Problem>> {
     match try_create_batch(store, &rows).await {
         Ok(results) => results,
