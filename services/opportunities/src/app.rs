@@ -6,7 +6,7 @@
 //! The two hottest calls share round trips under load ([`closeloop_kit::batch`]): creations
 //! that arrive together commit together (one insert statement; with `request_id`s, one
 //! transaction that also stores their answers), and reads of single opportunities that arrive
-//! together are one `IN (…)` query.
+//! together are one `IN (…)` query (on SQLite run on the calling thread, without a hand-off).
 
 use closeloop_kit::batch::Batcher;
 use closeloop_kit::db::Backend;
@@ -85,10 +85,10 @@ impl App {
     /// The application over `store`. Must run inside the tokio runtime (it starts the batchers).
     pub fn new(store: Store, policy: Policy, waker: Option<Waker>) -> App {
         // SQLite has one writer: more than one creation batch in flight would only queue. Its
-        // reads are a hand-off to a connection's thread each; with one batch in flight, calls
-        // that arrive meanwhile make the next batch bigger instead of starting another thread
-        // on the same two cores (measured: steadier and no slower than two). PostgreSQL
-        // overlaps round trips, so batches run side by side there.
+        // reads run on the calling thread (`Db::read_here`), one read transaction per batch;
+        // with one batch in flight, calls that arrive meanwhile make the next batch bigger
+        // while the other thread serves the transport (measured: steadier and no slower than
+        // two). PostgreSQL overlaps round trips, so batches run side by side there.
         let (writers, readers) = match store.db().backend() {
             Backend::Sqlite => (1, 1),
             Backend::Postgres => (

@@ -7,6 +7,8 @@
 //! and `AVG` to DOUBLE PRECISION because the Any driver has no NUMERIC.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -15,6 +17,7 @@ use std::sync::Arc;
 
 use sqlx::{Any, AnyConnection, AnyPool, Executor, SqlStr, Transaction};
 
+use crate::error::Problem;
 use crate::settings::DatabaseSettings;
 
 /// Which database engine a [`Db`] talks to.
@@ -104,6 +107,76 @@ pub struct Db {
     /// SQLite: the checkpointer's connection and task; the task stops when the last handle to
     /// the database goes.
     checkpointer: Option<(AnyPool, Arc<StopOnDrop>)>,
+    /// SQLite: connections that read on the calling thread ([`Db::read_here`]).
+    readers: Option<Arc<Readers>>,
+}
+
+/// SQLite connections that read on the thread that asks, for the hottest single-row reads.
+///
+/// sqlx runs each SQLite connection on a thread of its own: every statement is a hand-off to
+/// that thread and every row a hand-off back, which costs more than looking a row up by its
+/// key (measured: a third of GetOpportunity's time went to those hand-offs and the wake-ups
+/// they cause). These connections are used synchronously instead: a caller takes an idle one,
+/// runs its statement and puts it back, never across an `.await`, so no more are open than
+/// threads reading at once. A read here can block its thread on the disk when the page is not
+/// in the OS cache, as any file read does; it is meant for lookups by key, never for scans.
+/// They open the file the pools created, in WAL mode, and refuse to write (`query_only`).
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    /// Idle connections kept; more are closed when put back.
+    keep: usize,
+    closed: AtomicBool,
+}
+
+/// Prepared statements each reader keeps.
+const READER_STATEMENTS: usize = 16;
+
+impl Readers {
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        // No CREATE: the writer made the file. NO_MUTEX: one thread uses a connection at a time.
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")?;
+        conn.set_prepared_statement_cache_capacity(READER_STATEMENTS);
+        Ok(conn)
+    }
+
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Problem> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Problem::Unavailable("the database is closing".into()));
+        }
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let result = read(&conn)?;
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.keep && !self.closed.load(Ordering::Acquire) {
+            idle.push(conn);
+        }
+        Ok(result)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
 }
 
 /// Aborts a background task when dropped.
@@ -212,7 +285,7 @@ impl Db {
     /// [`DbError`] when the URL is unsupported or the database cannot be reached.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Db, DbError> {
         install_default_drivers();
-        let (backend, url) = normalise_url(&settings.url)?;
+        let (backend, url, path) = normalise_url(&settings.url)?;
         match backend {
             Backend::Postgres => {
                 let max = match settings.max_connections {
@@ -228,6 +301,7 @@ impl Db {
                     pool,
                     backend,
                     checkpointer: None,
+                    readers: None,
                 })
             }
             Backend::Sqlite => {
@@ -248,6 +322,14 @@ impl Db {
                     writer,
                     backend,
                     checkpointer: Some((checkpointer, Arc::new(StopOnDrop(task)))),
+                    readers: path.map(|path| {
+                        Arc::new(Readers {
+                            path,
+                            idle: Mutex::new(Vec::new()),
+                            keep: max as usize,
+                            closed: AtomicBool::new(false),
+                        })
+                    }),
                 })
             }
         }
@@ -304,6 +386,20 @@ impl Db {
         Ok(WriteTx { tx })
     }
 
+    /// On SQLite, runs `read` on a connection on the calling thread, without a hand-off to a
+    /// connection thread (see [`Readers`]): for reads of a few rows by key on the hottest
+    /// paths. `None` on PostgreSQL, where every read is a round trip anyway: use the pool.
+    ///
+    /// # Errors
+    /// UNAVAILABLE when the database is busy past the busy timeout or closing; INTERNAL for
+    /// other database errors.
+    pub fn read_here<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<Result<T, Problem>> {
+        self.readers.as_ref().map(|readers| readers.read(read))
+    }
+
     /// Whether the database answers a trivial query now.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
@@ -311,6 +407,9 @@ impl Db {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
         self.pool.close().await;
         self.writer.close().await;
         if let Some((checkpointer, _)) = &self.checkpointer {
@@ -344,9 +443,10 @@ async fn checkpoints(checkpointer: AnyPool, writer: AnyPool) {
     }
 }
 
-fn normalise_url(url: &str) -> Result<(Backend, String), DbError> {
+/// The backend, the URL sqlx connects to, and on SQLite the file.
+fn normalise_url(url: &str) -> Result<(Backend, String, Option<PathBuf>), DbError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned()));
+        return Ok((Backend::Postgres, url.to_owned(), None));
     }
     let rest = url
         .strip_prefix("sqlite://")
@@ -385,6 +485,7 @@ fn normalise_url(url: &str) -> Result<(Backend, String), DbError> {
     Ok((
         Backend::Sqlite,
         format!("sqlite://{}?{query}", path.display()),
+        Some(path),
     ))
 }
 
@@ -418,8 +519,9 @@ mod tests {
     fn sqlite_urls_become_absolute_and_creatable() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a/b/x.db");
-        let (backend, url) = normalise_url(&format!("sqlite://{}", file.display())).unwrap();
+        let (backend, url, path) = normalise_url(&format!("sqlite://{}", file.display())).unwrap();
         assert_eq!(backend, Backend::Sqlite);
+        assert_eq!(path, Some(file.clone()));
         assert!(url.ends_with("x.db?mode=rwc"), "{url}");
         assert!(dir.path().join("a/b").is_dir());
         assert!(normalise_url("sqlite::memory:").is_err());

@@ -187,6 +187,19 @@ impl From<sqlx::Error> for Problem {
     }
 }
 
+impl From<rusqlite::Error> for Problem {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked};
+        match err.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked | CannotOpen) => {
+                tracing::warn!(error = %Chain(&err), "database unavailable");
+                Problem::Unavailable("the database is unavailable, retry later".into())
+            }
+            _ => Problem::Internal(err.into()),
+        }
+    }
+}
+
 /// Displays an error with all its sources: `outer: inner: root`.
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 

@@ -343,3 +343,50 @@ async fn sqlite_commits_reach_the_database_file_without_the_writer_checkpointing
     assert_eq!(seen, 21, "committed rows found in the database file");
     db.close().await;
 }
+
+/// Reads on the calling thread: on SQLite they see every commit as soon as it returns, refuse
+/// to write, and stop when the database closes; on PostgreSQL there are none (the caller uses
+/// the pool).
+#[tokio::test]
+async fn reads_here_see_each_commit_and_never_write() {
+    let (_t, db) = db().await;
+    let read = |db: &Db, id: &str| {
+        db.read_here(|conn| {
+            conn.query_row("SELECT n FROM demo WHERE id = ?1", [id], |row| row.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+        })
+    };
+    if db.backend() == closeloop_kit::db::Backend::Postgres {
+        assert!(read(&db, "a").is_none());
+        return;
+    }
+    assert_eq!(read(&db, "a").unwrap().unwrap(), None::<i64>);
+    for n in 1..=3_i64 {
+        sqlx::query(
+            "INSERT INTO demo (id, n) VALUES ('a', $1) ON CONFLICT (id) DO UPDATE SET n = $1",
+        )
+        .bind(n)
+        .execute(db.writer())
+        .await
+        .unwrap();
+        assert_eq!(
+            read(&db, "a").unwrap().unwrap(),
+            Some(n),
+            "after commit {n}"
+        );
+    }
+    let write = db
+        .read_here(|conn| conn.execute("DELETE FROM demo", []))
+        .unwrap();
+    assert!(matches!(write, Err(Problem::Internal(_))), "{write:?}");
+    assert_eq!(read(&db, "a").unwrap().unwrap(), Some(3), "nothing deleted");
+    db.close().await;
+    assert!(matches!(
+        read(&db, "a").unwrap(),
+        Err(Problem::Unavailable(_))
+    ));
+}

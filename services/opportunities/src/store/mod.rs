@@ -460,10 +460,24 @@ impl Store {
                 .expect("chunks fit the largest size");
             let sql = &Statements::of(self.db.backend()).select
                 [IN_LIST_SIZES.iter().position(|s| *s == size).unwrap_or(0)];
+            let padded = (0..size).map(|i| &chunk[i.min(chunk.len() - 1)]);
+            // SQLite: on this thread (no hand-off to a connection thread).
+            let here = self.db.read_here(|conn| {
+                let mut select = conn.prepare_cached(sql)?;
+                let mut rows = select.query(rusqlite::params_from_iter(padded.clone()))?;
+                while let Some(row) = rows.next()? {
+                    found.insert(row.get(0)?, row.get(1)?);
+                }
+                Ok(())
+            });
+            if let Some(done) = here {
+                done?;
+                continue;
+            }
             let mut query =
                 sqlx::query_as::<_, (String, Vec<u8>)>(sqlx::AssertSqlSafe(sql.as_str()));
-            for i in 0..size {
-                query = query.bind(chunk[i.min(chunk.len() - 1)].clone());
+            for id in padded {
+                query = query.bind(id.clone());
             }
             found.extend(query.fetch_all(self.db.pool()).await?);
         }
