@@ -41,6 +41,7 @@ struct NewRow {
     opportunity: Opportunity,
     document: Vec<u8>,
     key: Option<RequestKey>,
+    /// The encoded answer, stored under `key`; empty without one.
     answer: Vec<u8>,
 }
 
@@ -154,7 +155,8 @@ impl App {
                 document: Store::document(&opportunity)?,
                 opportunity,
                 key: key.cloned(),
-                answer: answer.encode_to_vec(),
+                // Only a request_id's stored answer needs the encoding.
+                answer: key.map(|_| answer.encode_to_vec()).unwrap_or_default(),
             })
             .await?;
         match created {
