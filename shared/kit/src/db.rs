@@ -115,12 +115,13 @@ pub struct Db {
 ///
 /// sqlx runs each SQLite connection on a thread of its own: every statement is a hand-off to
 /// that thread and every row a hand-off back, which costs more than looking a row up by its
-/// key (measured: a third of GetOpportunity's time went to those hand-offs and the wake-ups
-/// they cause). These connections are used synchronously instead: a caller takes an idle one,
-/// runs its statement and puts it back, never across an `.await`, so no more are open than
-/// threads reading at once. A read here can block its thread on the disk when the page is not
-/// in the OS cache, as any file read does; it is meant for lookups by key, never for scans.
-/// They open the file the pools created, in WAL mode, and refuse to write (`query_only`).
+/// key (measured: a fifth of the service's time under GetOpportunity load went to those
+/// hand-offs and the wake-ups they cause). These connections are used synchronously instead:
+/// a caller takes an idle one, runs its statement and puts it back, never across an `.await`,
+/// so no more are open than threads reading at once. A read here can block its thread on the
+/// disk when the page is not in the OS cache, as any file read does; it is meant for lookups
+/// by key, never for scans. They open the file the pools created, in WAL mode, and refuse to
+/// write (`query_only`).
 #[derive(Debug)]
 struct Readers {
     path: PathBuf,
@@ -162,6 +163,7 @@ impl Readers {
             Some(conn) => conn,
             None => self.open()?,
         };
+        // A connection whose read failed is closed, not reused.
         let result = read(&conn)?;
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.keep && !self.closed.load(Ordering::Acquire) {
