@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-language check: generates a Python client from proto/ alone, starts `closeloop up` on
 # a scratch data folder and free ports, and runs the client against it. Needs python3 and
-# network access to PyPI (grpcio-tools goes into a virtualenv under target/).
+# network access to PyPI (the packages go into a virtualenv under target/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -9,7 +9,10 @@ venv=target/interop-venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "grpcio-tools>=1.60,<2"
+# grpcio-status and googleapis-common-protos decode the google.rpc error details, which proto/
+# does not define; one install lets pip pick versions that agree on grpcio and protobuf.
+"$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "grpcio-tools>=1.60,<2" "grpcio-status>=1.60,<2" "googleapis-common-protos>=1.60,<2"
 
 work=$(mktemp -d)
 trap 'kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
