@@ -6,21 +6,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::verify::MIN_SECRET_LEN;
 use super::{AuthConfigError, AuthSettings, Role, unix_now};
 
-/// Claims closeloop reads from and writes into tokens.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Claims {
-    pub(super) sub: String,
-    pub(super) iss: String,
-    pub(super) aud: String,
-    pub(super) exp: u64,
-    pub(super) iat: u64,
-    #[serde(default)]
-    pub(super) roles: Vec<String>,
+/// What closeloop writes into the tokens it mints. `aud` is one string, the form every verifier
+/// accepts (RFC 7519 also allows an array, which closeloop reads but does not write).
+#[derive(Debug, Serialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    iat: u64,
+    roles: Vec<String>,
 }
 
 /// Mints HS256 tokens that an [`Authenticator`](super::Authenticator) with the same settings
@@ -102,6 +102,24 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minted_tokens_name_the_audience_as_a_string() {
+        // Verifiers elsewhere may accept only the string form of `aud`; closeloop writes that.
+        use base64::Engine;
+        let issuer = TokenIssuer::new(&AuthSettings {
+            hs256_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..AuthSettings::default()
+        })
+        .unwrap();
+        let token = issuer.mint("ana", &[Role::Finance], Duration::from_secs(60));
+        let payload = token.split('.').nth(1).unwrap();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claims["aud"], serde_json::json!("closeloop"));
+    }
 
     #[test]
     fn local_secret_is_created_once_and_reused() {

@@ -1,7 +1,12 @@
 //! Verification: what the auth layer runs on every call. A bearer JWT is checked for signature,
-//! issuer, audience and expiry and turned into a [`Principal`]; the settings that drive the
-//! checks, the errors they report, and the cache that spares a reused token a second signature
-//! check live here.
+//! issuer, audience, expiry and not-before and turned into a [`Principal`]; the settings that
+//! drive the checks, the errors they report, and the cache that spares a reused token a second
+//! signature check live here.
+//!
+//! The time and audience checks are jsonwebtoken's, configured as RFC 7519 reads: `exp`
+//! required, `nbf` enforced when present, both with `auth.leeway_seconds`; `aud` a string or an
+//! array of strings that must contain `auth.audience`. `Claims` therefore reads only what the
+//! principal needs, never `aud` or `iat`, so their form cannot make a valid token "malformed".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -9,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::mint::Claims;
 use super::{Principal, Role, unix_now};
 use crate::error::Problem;
 
@@ -22,7 +26,7 @@ pub(super) const MIN_SECRET_LEN: usize = 32;
 pub struct AuthSettings {
     /// Expected `iss` claim.
     pub issuer: String,
-    /// Expected `aud` claim.
+    /// Expected audience: the token's `aud` is this string or an array that contains it.
     pub audience: String,
     /// Shared HS256 secret (at least 32 bytes). Either this or `public_key_pem`.
     #[serde(default)]
@@ -47,6 +51,16 @@ fn default_public_key_algorithm() -> String {
 
 fn default_leeway() -> u64 {
     30
+}
+
+/// What a verified token contributes to the [`Principal`], plus `exp` for the cache. Everything
+/// else (`iss`, `aud`, `nbf`, `iat`, unknown claims) is checked by the library or ignored.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 impl Default for AuthSettings {
@@ -96,8 +110,10 @@ pub enum AuthConfigError {
 /// Checks bearer tokens against one key and one set of [`AuthSettings`]; cheap to clone (clones
 /// share the key and the cache).
 ///
-/// Verified tokens are remembered until they expire (bounded), so a client that reuses its token
-/// pays for the signature check once, not on every call.
+/// Verified tokens are remembered (bounded) for as long as a fresh check would accept them, until
+/// `exp` plus the leeway, so a client that reuses its token pays for the signature check once,
+/// not on every call. Only tokens that passed every check are remembered: one refused as not
+/// valid yet is checked again on its next use.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Arc<DecodingKey>,
@@ -152,6 +168,8 @@ impl Authenticator {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Off by default in jsonwebtoken; RFC 7519 §4.1.5 asks for it, the settings promise it.
+        validation.validate_nbf = true;
         validation.leeway = settings.leeway_seconds;
         Ok(Authenticator {
             key: Arc::new(key),
@@ -180,6 +198,8 @@ impl Authenticator {
     /// [`AuthError::Invalid`] naming why the token was refused.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let now = unix_now();
+        // The same bound as jsonwebtoken's `exp` check, so the cache never accepts a token that
+        // a fresh check would refuse as expired.
         if let Some((principal, exp)) = self.cache().get(token)
             && now <= exp.saturating_add(self.validation.leeway)
         {
@@ -255,7 +275,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::auth::TokenIssuer;
+    use crate::auth::{TokenIssuer, unix_now};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -345,6 +365,86 @@ mod tests {
             assert!(auth.verify(&token).is_err(), "{subject:?}");
         }
         assert!(check_subject(&"é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused_beyond_the_leeway_and_never_cached() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let now = unix_now();
+        let claims = |nbf: u64| {
+            json!({
+                "sub": "ana", "iss": "closeloop", "aud": "closeloop",
+                "iat": now, "exp": now + 172_800, "nbf": nbf, "roles": ["sales_rep"],
+            })
+        };
+        let tomorrow = signed(&claims(now + 86_400));
+        // Twice: a refused token must not be answered from the cache either.
+        for _ in 0..2 {
+            let err = auth.verify(&tomorrow).unwrap_err();
+            assert!(err.to_string().contains("token not valid yet"), "{err}");
+        }
+        // The leeway (30 s by default) covers a signer whose clock runs a little ahead.
+        assert!(auth.verify(&signed(&claims(now + 10))).is_ok());
+        assert!(auth.verify(&signed(&claims(now - 10))).is_ok());
+        let strict = Authenticator::new(&AuthSettings {
+            leeway_seconds: 0,
+            ..settings()
+        })
+        .unwrap();
+        assert!(strict.verify(&signed(&claims(now + 10))).is_err());
+    }
+
+    #[test]
+    fn an_audience_array_is_accepted_when_one_element_is_ours() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let with_aud = |aud: serde_json::Value| {
+            signed(&json!({
+                "sub": "ana", "iss": "closeloop", "aud": aud,
+                "iat": unix_now(), "exp": unix_now() + 3600, "roles": ["finance"],
+            }))
+        };
+        let p = auth
+            .verify(&with_aud(json!(["billing", "closeloop"])))
+            .unwrap();
+        assert_eq!(p.subject, "ana");
+        assert_eq!(p.roles, vec![Role::Finance]);
+        assert!(auth.verify(&with_aud(json!(["closeloop"]))).is_ok());
+        for refused in [json!(["billing", "crm"]), json!([]), json!("billing")] {
+            let err = auth.verify(&with_aud(refused.clone())).unwrap_err();
+            assert!(
+                err.to_string().contains("wrong audience"),
+                "{refused}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_without_iat_is_accepted() {
+        // RFC 7519 makes `iat` optional and nothing here checks it; issuers elsewhere omit it.
+        let auth = Authenticator::new(&settings()).unwrap();
+        let token = signed(&json!({
+            "sub": "ana", "iss": "closeloop", "aud": "closeloop", "exp": unix_now() + 3600,
+        }));
+        assert_eq!(auth.verify(&token).unwrap().subject, "ana");
+    }
+
+    #[test]
+    fn a_cached_token_is_refused_once_it_expires() {
+        let auth = Authenticator::new(&AuthSettings {
+            leeway_seconds: 0,
+            ..settings()
+        })
+        .unwrap();
+        let exp = unix_now() + 1;
+        let token = signed(&json!({
+            "sub": "ana", "iss": "closeloop", "aud": "closeloop", "iat": exp - 1, "exp": exp,
+        }));
+        assert!(auth.verify(&token).is_ok());
+        while unix_now() <= exp {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let err = auth.verify(&token).unwrap_err();
+        assert!(err.to_string().contains("token expired"), "{err}");
     }
 
     #[test]
