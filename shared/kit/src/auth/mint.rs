@@ -1,6 +1,6 @@
 //! Minting: tokens closeloop signs itself with the shared HS256 secret (`closeloop token`, test
-//! tokens, service-to-service calls), and the local secret file that `closeloop up` creates so
-//! the suite runs without configuration.
+//! tokens, service-to-service calls), and the local secret file: `closeloop up` creates it so
+//! the suite runs without configuration, `closeloop token` only reads it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -69,7 +69,8 @@ impl TokenIssuer {
 }
 
 /// Reads the local signing secret at `path`, creating it (32 random bytes, hex, mode 0600) on
-/// first use. Used by `closeloop up` and `closeloop token` so they agree without configuration.
+/// first use, and replacing one shorter than 32 bytes. For `closeloop up`, which owns the secret;
+/// whoever only needs to sign with it uses [`read_secret`].
 ///
 /// # Errors
 /// I/O errors reading or writing the file.
@@ -97,6 +98,29 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<String> {
     let mut file = options.open(path)?;
     file.write_all(secret.as_bytes())?;
     Ok(secret)
+}
+
+/// Reads the local signing secret at `path` (trimmed) without ever creating one: `Ok(None)` when
+/// there is no file. For `closeloop token`, where a secret made up on the spot would sign tokens
+/// that the running suite refuses.
+///
+/// # Errors
+/// When the file exists but cannot be read, or holds fewer than 32 bytes once trimmed
+/// ([`std::io::ErrorKind::InvalidData`]); the file is left as it is.
+pub fn read_secret(path: &Path) -> std::io::Result<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let secret = text.trim();
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the signing secret is shorter than {MIN_SECRET_LEN} bytes"),
+        ));
+    }
+    Ok(Some(secret.to_owned()))
 }
 
 #[cfg(test)]
@@ -129,5 +153,40 @@ mod tests {
         let second = load_or_create_secret(&path).unwrap();
         assert_eq!(first, second);
         assert_eq!(first.len(), 64);
+    }
+
+    #[test]
+    fn read_secret_never_creates_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/secret");
+        assert_eq!(read_secret(&path).unwrap(), None);
+        assert!(!path.exists(), "read_secret created {}", path.display());
+        assert!(!dir.path().join("nested").exists());
+    }
+
+    #[test]
+    fn read_secret_reads_what_load_or_create_secret_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let created = load_or_create_secret(&path).unwrap();
+        assert_eq!(read_secret(&path).unwrap(), Some(created));
+        // A hand-written secret with a trailing newline means the same secret.
+        let by_hand = "f".repeat(40);
+        std::fs::write(&path, format!("{by_hand}\n")).unwrap();
+        assert_eq!(read_secret(&path).unwrap(), Some(by_hand.clone()));
+        assert_eq!(load_or_create_secret(&path).unwrap(), by_hand);
+    }
+
+    #[test]
+    fn read_secret_refuses_a_short_or_unreadable_secret_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let short = format!("{}\n", "f".repeat(MIN_SECRET_LEN - 1));
+        std::fs::write(&path, &short).unwrap();
+        let err = read_secret(&path).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), short);
+        // Something is there but it is not a readable file: an error, not "no secret".
+        assert!(read_secret(dir.path()).is_err());
     }
 }

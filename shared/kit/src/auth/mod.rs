@@ -15,7 +15,7 @@ use crate::error::Problem;
 mod mint;
 mod verify;
 
-pub use mint::{TokenIssuer, load_or_create_secret};
+pub use mint::{TokenIssuer, load_or_create_secret, read_secret};
 pub use verify::{
     AuthConfigError, AuthError, AuthSettings, Authenticator, MAX_SUBJECT_LEN, check_subject,
 };
