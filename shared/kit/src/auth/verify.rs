@@ -1,130 +1,32 @@
-//! Authentication: bearer JWTs checked for signature, issuer, audience and expiry, turned into a
-//! [`Principal`] (subject + roles) that handlers read from the request.
+//! Verification: what the auth layer runs on every call. A bearer JWT is checked for signature,
+//! issuer, audience, expiry and not-before and turned into a [`Principal`]; the settings that
+//! drive the checks, the errors they report, and the cache that spares a reused token a second
+//! signature check live here.
 //!
-//! Tokens are signed with a shared HS256 secret, or verified with a public key (RS256, ES256,
-//! EdDSA) when the signer is elsewhere. `closeloop token` mints HS256 tokens for local use with
-//! [`TokenIssuer`].
+//! The time and audience checks are jsonwebtoken's, configured as RFC 7519 reads: `exp`
+//! required, `nbf` enforced when present, both with `auth.leeway_seconds`; `aud` a string or an
+//! array of strings that must contain `auth.audience`. `Claims` therefore reads only what the
+//! principal needs, never `aud` or `iat`, so their form cannot make a valid token "malformed".
 
 use std::collections::HashMap;
-use std::fmt;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::{Principal, Role, unix_now};
 use crate::error::Problem;
 
-/// What a caller acts as. The set is closed: unknown role strings in a token are ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Owns and works opportunities.
-    SalesRep,
-    /// Sees and changes all opportunities; approves discounts.
-    SalesManager,
-    /// Invoices and payments.
-    Finance,
-    /// Runs accounts after the handoff.
-    AccountManager,
-    /// Posts operations updates.
-    Operations,
-    /// Another closeloop service.
-    Service,
-}
+/// Shortest HS256 secret accepted, in bytes: the hash's output size (RFC 7518 §3.2).
+pub(super) const MIN_SECRET_LEN: usize = 32;
 
-impl Role {
-    /// Every role, in a stable order.
-    pub const ALL: [Role; 6] = [
-        Role::SalesRep,
-        Role::SalesManager,
-        Role::Finance,
-        Role::AccountManager,
-        Role::Operations,
-        Role::Service,
-    ];
-
-    /// The role's name in tokens.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::SalesRep => "sales_rep",
-            Role::SalesManager => "sales_manager",
-            Role::Finance => "finance",
-            Role::AccountManager => "account_manager",
-            Role::Operations => "operations",
-            Role::Service => "service",
-        }
-    }
-
-    /// Parses a role name as written in tokens.
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// The token's `sub` claim.
-    pub subject: String,
-    /// The known roles the token grants.
-    pub roles: Vec<Role>,
-}
-
-impl Principal {
-    /// Whether the caller holds `role`.
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    /// Whether the caller holds any of `roles`.
-    pub fn has_any(&self, roles: &[Role]) -> bool {
-        roles.iter().any(|r| self.has(*r))
-    }
-
-    /// The role recorded on history entries: the most privileged one held.
-    pub fn acting_role(&self) -> Role {
-        const PRECEDENCE: [Role; 6] = [
-            Role::Service,
-            Role::SalesManager,
-            Role::Finance,
-            Role::AccountManager,
-            Role::Operations,
-            Role::SalesRep,
-        ];
-        PRECEDENCE
-            .into_iter()
-            .find(|r| self.has(*r))
-            .unwrap_or(Role::SalesRep)
-    }
-
-    /// Reads the principal the auth layer attached to a request.
-    ///
-    /// # Errors
-    /// UNAUTHENTICATED when the request did not pass the auth layer (a server wiring bug, or a
-    /// health/reflection path that should not call this).
-    pub fn of<T>(request: &tonic::Request<T>) -> Result<Principal, Problem> {
-        request
-            .extensions()
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(|| Problem::Unauthenticated("missing bearer token".into()))
-    }
-}
-
-/// Authentication settings (`[auth]`).
+/// The `[auth]` section of every service's settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// Expected `iss` claim.
     pub issuer: String,
-    /// Expected `aud` claim.
+    /// Expected audience: the token's `aud` is this string or an array that contains it.
     pub audience: String,
     /// Shared HS256 secret (at least 32 bytes). Either this or `public_key_pem`.
     #[serde(default)]
@@ -151,6 +53,16 @@ fn default_leeway() -> u64 {
     30
 }
 
+/// What a verified token contributes to the [`Principal`], plus `exp` for the cache. Everything
+/// else (`iss`, `aud`, `nbf`, `iat`, unknown claims) is checked by the library or ignored.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
 impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
@@ -162,18 +74,6 @@ impl Default for AuthSettings {
             leeway_seconds: default_leeway(),
         }
     }
-}
-
-/// Claims closeloop reads from and writes into tokens.
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    iss: String,
-    aud: String,
-    exp: u64,
-    iat: u64,
-    #[serde(default)]
-    roles: Vec<String>,
 }
 
 /// Why a token was refused. The message is safe to show the caller.
@@ -193,7 +93,7 @@ impl From<AuthError> for Problem {
     }
 }
 
-/// Configuration errors found at start-up.
+/// Why [`AuthSettings`] cannot verify (or mint) anything; a service refuses to start with one.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
     /// Neither a secret nor a public key is configured.
@@ -207,10 +107,13 @@ pub enum AuthConfigError {
     BadKey(String),
 }
 
-/// Verifies bearer tokens.
+/// Checks bearer tokens against one key and one set of [`AuthSettings`]; cheap to clone (clones
+/// share the key and the cache).
 ///
-/// Verified tokens are remembered until they expire (bounded), so a client that reuses its token
-/// pays for the signature check once, not on every call.
+/// Verified tokens are remembered (bounded) for as long as a fresh check would accept them, until
+/// `exp` plus the leeway, so a client that reuses its token pays for the signature check once,
+/// not on every call. Only tokens that passed every check are remembered: one refused as not
+/// valid yet is checked again on its next use.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Arc<DecodingKey>,
@@ -221,14 +124,14 @@ pub struct Authenticator {
 const CACHE_CAPACITY: usize = 4096;
 
 impl Authenticator {
-    /// Builds a verifier from settings.
+    /// Loads the key `settings` name; an HS256 secret wins over a public key when both are set.
     ///
     /// # Errors
-    /// When no usable key is configured.
+    /// When no usable key is configured: [`AuthConfigError`] says which setting to fix.
     pub fn new(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
         let (key, algorithm) = match (&settings.hs256_secret, &settings.public_key_pem) {
             (Some(secret), _) if !secret.is_empty() => {
-                if secret.len() < 32 {
+                if secret.len() < MIN_SECRET_LEN {
                     return Err(AuthConfigError::WeakSecret);
                 }
                 (
@@ -265,6 +168,8 @@ impl Authenticator {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Off by default in jsonwebtoken; RFC 7519 §4.1.5 asks for it, the settings promise it.
+        validation.validate_nbf = true;
         validation.leeway = settings.leeway_seconds;
         Ok(Authenticator {
             key: Arc::new(key),
@@ -273,7 +178,7 @@ impl Authenticator {
         })
     }
 
-    /// Verifies the value of an `authorization` header.
+    /// Verifies the value of an `authorization` header (`Bearer <token>`).
     ///
     /// # Errors
     /// [`AuthError`] when the header is missing, malformed, or the token fails verification.
@@ -287,12 +192,14 @@ impl Authenticator {
         self.verify(token)
     }
 
-    /// Verifies a bare token.
+    /// Verifies a token without the `Bearer ` prefix.
     ///
     /// # Errors
     /// [`AuthError::Invalid`] naming why the token was refused.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let now = unix_now();
+        // The same bound as jsonwebtoken's `exp` check, so the cache never accepts a token that
+        // a fresh check would refuse as expired.
         if let Some((principal, exp)) = self.cache().get(token)
             && now <= exp.saturating_add(self.validation.leeway)
         {
@@ -318,19 +225,15 @@ impl Authenticator {
         cache.insert(token.to_owned(), (principal.clone(), claims.exp));
         Ok(principal)
     }
-}
 
-impl Authenticator {
     /// The verified-token cache. A panic elsewhere while it was held cannot leave it unusable:
     /// its entries are only ever whole (token, principal, expiry) triples.
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, u64)>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, (Principal, u64)>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Longest accepted token subject.
+/// Longest accepted token subject, in characters.
 pub const MAX_SUBJECT_LEN: usize = 128;
 
 /// A subject is stored as an owner and compared in queries: 1 to 128 characters, no control
@@ -364,97 +267,33 @@ fn describe(err: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Mints HS256 tokens that an [`Authenticator`] with the same settings accepts.
-pub struct TokenIssuer {
-    key: EncodingKey,
-    issuer: String,
-    audience: String,
-}
-
-impl TokenIssuer {
-    /// Builds an issuer from the HS256 secret in `settings`.
-    ///
-    /// # Errors
-    /// When no HS256 secret is configured (public-key setups mint tokens elsewhere).
-    pub fn new(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
-        let secret = settings
-            .hs256_secret
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or(AuthConfigError::NoKey)?;
-        if secret.len() < 32 {
-            return Err(AuthConfigError::WeakSecret);
-        }
-        Ok(TokenIssuer {
-            key: EncodingKey::from_secret(secret.as_bytes()),
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-        })
-    }
-
-    /// A token for `subject` with `roles`, valid for `ttl`.
-    pub fn mint(&self, subject: &str, roles: &[Role], ttl: Duration) -> String {
-        let now = unix_now();
-        let claims = Claims {
-            sub: subject.to_owned(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            iat: now,
-            exp: now.saturating_add(ttl.as_secs()),
-            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
-            .expect("HS256 encoding with a valid key cannot fail")
-    }
-}
-
-/// Reads the local signing secret at `path`, creating it (32 random bytes, hex, mode 0600) on
-/// first use. Used by `closeloop up` and `closeloop token` so they agree without configuration.
-///
-/// # Errors
-/// I/O errors reading or writing the file.
-pub fn load_or_create_secret(path: &Path) -> std::io::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().to_owned()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    use std::io::Write;
-    let mut file = options.open(path)?;
-    file.write_all(secret.as_bytes())?;
-    Ok(secret)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
     use super::*;
+    use crate::auth::{TokenIssuer, unix_now};
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn settings() -> AuthSettings {
         AuthSettings {
-            hs256_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            hs256_secret: Some(SECRET.into()),
             ..AuthSettings::default()
         }
+    }
+
+    /// A token with exactly `claims`, signed with the test secret: what another issuer might send.
+    fn signed(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -495,22 +334,9 @@ mod tests {
             let err = auth.verify(&token).unwrap_err();
             assert!(err.to_string().contains(why), "{err}");
         }
-        let expired = {
-            let claims = Claims {
-                sub: "a".into(),
-                iss: "closeloop".into(),
-                aud: "closeloop".into(),
-                iat: 0,
-                exp: 1000,
-                roles: vec![],
-            };
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
-            )
-            .unwrap()
-        };
+        let expired = signed(&json!({
+            "sub": "a", "iss": "closeloop", "aud": "closeloop", "iat": 0, "exp": 1000,
+        }));
         assert!(
             auth.verify(&expired)
                 .unwrap_err()
@@ -542,6 +368,86 @@ mod tests {
     }
 
     #[test]
+    fn a_token_not_valid_yet_is_refused_beyond_the_leeway_and_never_cached() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let now = unix_now();
+        let claims = |nbf: u64| {
+            json!({
+                "sub": "ana", "iss": "closeloop", "aud": "closeloop",
+                "iat": now, "exp": now + 172_800, "nbf": nbf, "roles": ["sales_rep"],
+            })
+        };
+        let tomorrow = signed(&claims(now + 86_400));
+        // Twice: a refused token must not be answered from the cache either.
+        for _ in 0..2 {
+            let err = auth.verify(&tomorrow).unwrap_err();
+            assert!(err.to_string().contains("token not valid yet"), "{err}");
+        }
+        // The leeway (30 s by default) covers a signer whose clock runs a little ahead.
+        assert!(auth.verify(&signed(&claims(now + 10))).is_ok());
+        assert!(auth.verify(&signed(&claims(now - 10))).is_ok());
+        let strict = Authenticator::new(&AuthSettings {
+            leeway_seconds: 0,
+            ..settings()
+        })
+        .unwrap();
+        assert!(strict.verify(&signed(&claims(now + 10))).is_err());
+    }
+
+    #[test]
+    fn an_audience_array_is_accepted_when_one_element_is_ours() {
+        let auth = Authenticator::new(&settings()).unwrap();
+        let with_aud = |aud: serde_json::Value| {
+            signed(&json!({
+                "sub": "ana", "iss": "closeloop", "aud": aud,
+                "iat": unix_now(), "exp": unix_now() + 3600, "roles": ["finance"],
+            }))
+        };
+        let p = auth
+            .verify(&with_aud(json!(["billing", "closeloop"])))
+            .unwrap();
+        assert_eq!(p.subject, "ana");
+        assert_eq!(p.roles, vec![Role::Finance]);
+        assert!(auth.verify(&with_aud(json!(["closeloop"]))).is_ok());
+        for refused in [json!(["billing", "crm"]), json!([]), json!("billing")] {
+            let err = auth.verify(&with_aud(refused.clone())).unwrap_err();
+            assert!(
+                err.to_string().contains("wrong audience"),
+                "{refused}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_without_iat_is_accepted() {
+        // RFC 7519 makes `iat` optional and nothing here checks it; issuers elsewhere omit it.
+        let auth = Authenticator::new(&settings()).unwrap();
+        let token = signed(&json!({
+            "sub": "ana", "iss": "closeloop", "aud": "closeloop", "exp": unix_now() + 3600,
+        }));
+        assert_eq!(auth.verify(&token).unwrap().subject, "ana");
+    }
+
+    #[test]
+    fn a_cached_token_is_refused_once_it_expires() {
+        let auth = Authenticator::new(&AuthSettings {
+            leeway_seconds: 0,
+            ..settings()
+        })
+        .unwrap();
+        let exp = unix_now() + 1;
+        let token = signed(&json!({
+            "sub": "ana", "iss": "closeloop", "aud": "closeloop", "iat": exp - 1, "exp": exp,
+        }));
+        assert!(auth.verify(&token).is_ok());
+        while unix_now() <= exp {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let err = auth.verify(&token).unwrap_err();
+        assert!(err.to_string().contains("token expired"), "{err}");
+    }
+
+    #[test]
     fn short_secret_is_refused_at_start() {
         let s = AuthSettings {
             hs256_secret: Some("short".into()),
@@ -555,15 +461,5 @@ mod tests {
             Authenticator::new(&AuthSettings::default()),
             Err(AuthConfigError::NoKey)
         ));
-    }
-
-    #[test]
-    fn local_secret_is_created_once_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/secret");
-        let first = load_or_create_secret(&path).unwrap();
-        let second = load_or_create_secret(&path).unwrap();
-        assert_eq!(first, second);
-        assert_eq!(first.len(), 64);
     }
 }
