@@ -1,38 +1,44 @@
-//! Running the suite: every service in one process on its default port with its own SQLite
-//! database (`up`), one service in the foreground (`serve`), and local tokens (`token`).
+//! The suite: every service in one process on its default port with its own SQLite database
+//! (`up`), one service in the foreground (`serve`), and local tokens (`token`). All of them go
+//! through [`SERVICES`]: adding a service to the suite is one line there.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use closeloop_kit::Role;
-use closeloop_kit::auth::{TokenIssuer, load_or_create_secret};
+use closeloop_kit::auth::{AuthSettings, TokenIssuer, load_or_create_secret, read_secret};
+use closeloop_kit::host::{self, ServiceDef};
 use tokio::sync::watch;
+
+/// The services of the suite, in the order of their ports.
+pub const SERVICES: &[&ServiceDef] = &[&closeloop_opportunities::SERVICE];
 
 /// Default port of the first service (opportunities); each next service takes the next port.
 pub const BASE_PORT: u16 = 50051;
 
+/// Where `closeloop up` keeps the local signing secret, under its data folder.
 const SECRET_FILE: &str = "jwt-secret";
 
-/// Fills in what the local suite decides itself: the signing secret (created on first run under
-/// the data folder unless configured) and the database file.
-fn local_secret(
-    auth: &mut closeloop_kit::auth::AuthSettings,
-    data_dir: &Path,
-) -> anyhow::Result<()> {
-    let configured = auth.hs256_secret.as_deref().is_some_and(|s| !s.is_empty())
+fn find(name: &str) -> anyhow::Result<&'static ServiceDef> {
+    SERVICES
+        .iter()
+        .copied()
+        .find(|def| def.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = SERVICES.iter().map(|def| def.name).collect();
+            anyhow::anyhow!("unknown service {name:?}; available: {}", names.join(", "))
+        })
+}
+
+/// Whether `auth` verifies tokens with something configured (a secret or a public key).
+fn key_configured(auth: &AuthSettings) -> bool {
+    auth.hs256_secret.as_deref().is_some_and(|s| !s.is_empty())
         || auth
             .public_key_pem
             .as_deref()
-            .is_some_and(|s| !s.is_empty());
-    if !configured {
-        let path = data_dir.join(SECRET_FILE);
-        let secret = load_or_create_secret(&path).with_context(|| {
-            format!("reading or creating the signing secret {}", path.display())
-        })?;
-        auth.hs256_secret = Some(secret);
-    }
-    Ok(())
+            .is_some_and(|s| !s.is_empty())
 }
 
 /// `closeloop up`.
@@ -48,81 +54,101 @@ pub async fn up(
         .canonicalize()
         .with_context(|| format!("resolving {}", data_dir.display()))?;
 
-    let mut opportunities =
-        closeloop_opportunities::load_settings(config).context("loading settings")?;
-    local_secret(&mut opportunities.common.auth, &data_dir)?;
-    opportunities.common.server.listen = format!("{host}:{base_port}");
-    opportunities.common.database.url =
-        format!("sqlite://{}", data_dir.join("opportunities.db").display());
+    // Each service on its port with its own database; peers point at each other.
+    let ports: Vec<u16> = (0..SERVICES.len())
+        .map(|i| base_port.saturating_add(i as u16))
+        .collect();
+    let mut all = Vec::with_capacity(SERVICES.len());
+    for (def, port) in SERVICES.iter().copied().zip(&ports) {
+        let mut settings = host::load_settings(def, config)
+            .with_context(|| format!("loading the settings of {}", def.name))?;
+        if !key_configured(&settings.common.auth) {
+            let path = data_dir.join(SECRET_FILE);
+            let secret = load_or_create_secret(&path).with_context(|| {
+                format!("reading or creating the signing secret {}", path.display())
+            })?;
+            settings.common.auth.hs256_secret = Some(secret);
+        }
+        settings.common.server.listen = format!("{host}:{port}");
+        settings.common.database.url = format!(
+            "sqlite://{}",
+            data_dir.join(format!("{}.db", def.name)).display()
+        );
+        for peer in def.peers {
+            if let Some(i) = SERVICES.iter().position(|d| d.name == peer.name) {
+                settings.set_peer(peer.name, format!("http://{host}:{}", ports[i]));
+            }
+        }
+        all.push((def, settings));
+    }
 
-    let telemetry = closeloop_kit::telemetry::init("closeloop", &opportunities.common.telemetry)
+    let telemetry = closeloop_kit::telemetry::init("closeloop", &all[0].1.common.telemetry)
         .context("starting telemetry")?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let until_stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
-    let service = closeloop_opportunities::build(opportunities)
-        .await
-        .context("starting opportunities")?;
-    let opportunities_addr = service.local_addr();
-    let opportunities_task = tokio::spawn(service.run_until(until_stopped(stop_rx.clone())));
+    let mut running: Vec<(&ServiceDef, SocketAddr, _)> = Vec::new();
+    for (def, settings) in all {
+        let bound = host::build(def, settings)
+            .await
+            .with_context(|| format!("starting {}", def.name))?;
+        let addr = bound.local_addr();
+        let mut stop = stop_rx.clone();
+        let task = tokio::spawn(bound.run_until(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }));
+        running.push((def, addr, task));
+    }
 
     println!(
         "closeloop is up. Databases and the signing secret are in {}.",
         data_dir.display()
     );
     println!();
-    println!(
-        "  opportunities  {opportunities_addr}  closeloop.opportunities.v1.OpportunityService"
-    );
+    for (def, addr, _) in &running {
+        println!("  {:<14} {addr}  {}", def.name, def.grpc.join(", "));
+    }
     println!();
     println!("Every call needs a bearer token (health and reflection do not). Get one with:");
     println!("  TOKEN=$(closeloop token --subject alice --role sales_rep)");
     println!("and call, for example:");
-    println!(
-        "  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {opportunities_addr} \
-         closeloop.opportunities.v1.OpportunityService/ListOpportunities"
-    );
+    if let Some((_, addr, _)) = running.first() {
+        println!(
+            "  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {addr} \
+             closeloop.opportunities.v1.OpportunityService/ListOpportunities"
+        );
+    }
     println!();
     println!("Ctrl-C stops the suite (in-flight calls finish first).");
 
     closeloop_kit::server::shutdown_signal().await;
     let _ = stop_tx.send(true);
-    let result = opportunities_task.await.context("opportunities task")?;
+    let mut failures = Vec::new();
+    for (def, _, task) in running {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failures.push(format!("{}: {}", def.name, closeloop_kit::error::Chain(&e)))
+            }
+            Err(e) => failures.push(format!("{}: {e}", def.name)),
+        }
+    }
     telemetry.shutdown().await;
-    result.context("opportunities")?;
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
     Ok(())
 }
 
 /// `closeloop serve <service>`.
-pub async fn serve(config: Option<&Path>, service: &str) -> anyhow::Result<()> {
-    match service {
-        "opportunities" => {
-            let settings =
-                closeloop_opportunities::load_settings(config).context("loading settings")?;
-            let telemetry = closeloop_kit::telemetry::init(
-                closeloop_opportunities::SERVICE_NAME,
-                &settings.common.telemetry,
-            )
-            .context("starting telemetry")?;
-            let result = async {
-                let service = closeloop_opportunities::build(settings).await?;
-                tracing::info!(addr = %service.local_addr(), "opportunities listening");
-                service
-                    .run_until(closeloop_kit::server::shutdown_signal())
-                    .await
-            }
-            .await;
-            telemetry.shutdown().await;
-            Ok(result?)
-        }
-        other => bail!("unknown service {other:?}; available: opportunities"),
-    }
+pub async fn serve(config: Option<&Path>, name: &str) -> anyhow::Result<()> {
+    let def = find(name)?;
+    let settings = host::load_settings(def, config).context("loading settings")?;
+    Ok(host::serve(def, settings).await?)
 }
 
-/// `closeloop token`.
+/// `closeloop token`: a token the running suite accepts, signed with the secret it uses (the
+/// configured `auth.hs256_secret`, or the one `closeloop up` keeps in its data folder). It never
+/// creates a secret: a token signed with a new one would be refused by the suite.
 pub fn token(
     config: Option<&Path>,
     data_dir: &Path,
@@ -133,25 +159,34 @@ pub fn token(
     if subject.trim().is_empty() {
         bail!("--subject must not be empty");
     }
-    let mut settings =
-        closeloop_opportunities::load_settings(config).context("loading settings")?;
-    if settings
+    let mut auth = host::load_settings(SERVICES[0], config)
+        .context("loading settings")?
         .common
-        .auth
-        .public_key_pem
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-        && settings
-            .common
-            .auth
-            .hs256_secret
+        .auth;
+    let has_secret = auth.hs256_secret.as_deref().is_some_and(|s| !s.is_empty());
+    if !has_secret {
+        if auth
+            .public_key_pem
             .as_deref()
-            .is_none_or(str::is_empty)
-    {
-        bail!("tokens are verified with a public key here; mint them with the key's owner");
+            .is_some_and(|s| !s.is_empty())
+        {
+            bail!("tokens are verified with a public key here; mint them with the key's owner");
+        }
+        let path = data_dir.join(SECRET_FILE);
+        let secret = read_secret(&path)
+            .with_context(|| format!("reading the signing secret {}", path.display()))?;
+        let Some(secret) = secret else {
+            bail!(
+                "no signing secret at {} (looked there because neither auth.hs256_secret nor \
+                 CLOSELOOP_AUTH__HS256_SECRET is set). Start the suite first (`closeloop up` \
+                 creates it), or point --data-dir at the running suite's data folder, or set the \
+                 secret the suite uses",
+                path.display()
+            );
+        };
+        auth.hs256_secret = Some(secret);
     }
-    local_secret(&mut settings.common.auth, data_dir)?;
-    let issuer = TokenIssuer::new(&settings.common.auth)?;
+    let issuer = TokenIssuer::new(&auth)?;
     println!("{}", issuer.mint(subject, roles, ttl));
     Ok(())
 }

@@ -134,8 +134,33 @@ async fn up_serves_the_suite_and_stops_gracefully() {
         .into_inner();
     assert_eq!(created.owner, "alice");
 
-    // A token minted with another data folder's secret is refused.
+    // `closeloop token` pointed at a folder without a secret fails, says where it looked and how
+    // to point it at the suite, and creates no secret there.
     let other = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--subject",
+            "alice",
+            "--role",
+            "sales_rep",
+            "--data-dir",
+        ])
+        .arg(other.path())
+        .env_remove("CLOSELOOP_CONFIG")
+        .env_remove("CLOSELOOP_AUTH__HS256_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let looked = other.path().join("jwt-secret");
+    assert!(stderr.contains(&looked.display().to_string()), "{stderr}");
+    assert!(stderr.contains("--data-dir"), "{stderr}");
+    assert!(!looked.exists(), "no secret was created");
+    assert!(out.stdout.is_empty(), "no token was printed");
+
+    // A token minted with another suite's secret is refused.
+    std::fs::write(&looked, "ab".repeat(32)).unwrap();
     let mut request = tonic::Request::new(pb::GetOpportunityRequest {
         name: created.name.clone(),
     });

@@ -20,10 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use closeloop_kit::Role;
 use closeloop_kit::auth::{AuthSettings, TokenIssuer};
 use closeloop_kit::convert::date_range_to_proto;
+use closeloop_kit::paging::PageTokens;
 use closeloop_kit::time::{date_of_micros, now_micros};
-use closeloop_kit::{Role, paging};
 use closeloop_opportunities::store::ListFilter;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
@@ -221,7 +222,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         dataset,
         scratch: scratch.path().to_owned(),
     };
-    let deep = deep_page(&dataset);
+    let deep = deep_page(&dataset, &loaded.pages);
 
     let mut echo = if workloads.contains(&Workload::Echo) {
         Some(EchoServer::start(&setup, loaded.encoded_bytes).await?)
@@ -423,7 +424,7 @@ struct DeepPage {
     token: String,
 }
 
-fn deep_page(dataset: &Dataset) -> DeepPage {
+fn deep_page(dataset: &Dataset, tokens: &PageTokens) -> DeepPage {
     // Whole pages that can be skipped with items still left for the page read.
     let pages = DEEP_PAGES.min((dataset.size - 1) / PAGE_SIZE);
     let token = if pages == 0 {
@@ -431,7 +432,7 @@ fn deep_page(dataset: &Dataset) -> DeepPage {
     } else {
         // Ids sort like indexes, so the last item of page `pages` is opportunity
         // `pages × 50 − 1`; the token after it is the one that page returned.
-        paging::encode(
+        tokens.encode(
             &dataset.id(pages * PAGE_SIZE - 1),
             ListFilter::default().fingerprint(),
         )

@@ -70,7 +70,7 @@ pub async fn run(
     };
     let result = measure(&db, pgbench, url, concurrency, duration, row_bytes, dir).await;
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {TABLE}")))
-        .execute(db.pool())
+        .execute(db.writes())
         .await;
     db.close().await;
     match (result, dropped) {
@@ -98,7 +98,7 @@ async fn measure(
         format!("CREATE TABLE {TABLE} (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(db.pool())
+            .execute(db.writes())
             .await
             .with_context(|| format!("creating {TABLE}"))?;
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use closeloop_kit::db::{Backend, Db};
+use closeloop_kit::paging::PageTokens;
 use closeloop_kit::settings::DatabaseSettings;
 use closeloop_kit::time::date_of_micros;
 use closeloop_kit::types::{CurrencyCode, Email, Money};
@@ -355,12 +356,15 @@ fn new_opportunity(rng: &mut Rng, created: i64) -> (NewOpportunity, String) {
 }
 
 /// What preloading took.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Loaded {
     /// Wall time of generating and inserting.
     pub elapsed: Duration,
     /// Mean encoded size of a preloaded opportunity as GetOpportunity returns it (bytes).
     pub encoded_bytes: usize,
+    /// The page tokens of the database's service (its key is made here, before the service
+    /// starts, so the benchmark can issue the deep page's token).
+    pub pages: PageTokens,
 }
 
 /// Creates the schema in `url` and loads `dataset` into it through [`Store::insert_many`].
@@ -386,7 +390,7 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
         .await
         .context("migrating the database")?;
     let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM opportunities LIMIT 1")
-        .fetch_optional(db.pool())
+        .fetch_optional(db.reads())
         .await?;
     if existing.is_some() {
         bail!(
@@ -443,11 +447,13 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
         // Autovacuum would analyse the freshly loaded tables within a minute; do it now so the
         // first workload does not run on plans made for empty tables. (SQLite has no automatic
         // ANALYZE, so it is left as a deployment would leave it.)
-        sqlx::query("ANALYZE").execute(db.pool()).await?;
+        sqlx::query("ANALYZE").execute(db.writes()).await?;
     }
+    let pages = PageTokens::load(db).await?;
     Ok(Loaded {
         elapsed: started.elapsed(),
         encoded_bytes,
+        pages,
     })
 }
 

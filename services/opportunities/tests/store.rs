@@ -12,7 +12,9 @@ use closeloop_opportunities::domain::opportunity::{
 };
 use closeloop_opportunities::domain::policy::Policy;
 use closeloop_opportunities::domain::stage::{ForecastCategory, Stage};
-use closeloop_opportunities::store::{ListFilter, MAX_INSERT_ROWS, MIGRATIONS, ReportScope, Store};
+use closeloop_opportunities::store::{
+    ListFilter, MAX_INSERT_ROWS, MIGRATIONS, NewRow, ReportScope, Store,
+};
 use time::macros::date;
 
 async fn store() -> (TestDatabase, Store) {
@@ -107,8 +109,12 @@ fn win(o: &mut Opportunity, p: &Policy) {
 }
 
 async fn insert(store: &Store, o: &Opportunity) -> Result<(), Problem> {
-    let mut tx = store.db().begin().await.unwrap();
-    store.insert(&mut tx, o).await?;
+    let row = NewRow {
+        opportunity: o.clone(),
+        document: Store::document(o).unwrap(),
+    };
+    let mut tx = store.db().transaction().await.unwrap();
+    store.insert_rows(&mut tx, &[&row]).await?;
     tx.commit().await.unwrap();
     Ok(())
 }
@@ -121,7 +127,7 @@ async fn save(
     history_before: usize,
 ) -> Result<(), Problem> {
     o.version = previous_version + 1;
-    let mut tx = store.db().begin().await.unwrap();
+    let mut tx = store.db().transaction().await.unwrap();
     let owner = o.owner.clone();
     store
         .save(
@@ -180,7 +186,7 @@ async fn documents_of_the_two_table_layout_survive_the_migration() {
     db.migrate(&first).await.unwrap();
     let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
     priced(&mut o, 1_100);
-    let mut tx = db.begin().await.unwrap();
+    let mut tx = db.transaction().await.unwrap();
     sqlx::query(
         "INSERT INTO opportunities (id, owner, account_id, stage, kind, is_open, currency, \
          amount_minor, list_amount_minor, forecast_category, forecast_day, create_day, \
@@ -470,12 +476,14 @@ async fn bulk_inserts_are_all_or_nothing() {
 #[tokio::test]
 async fn new_opportunities_in_one_statement_are_all_or_nothing() {
     let (_t, store) = store().await;
-    let rows = |range: std::ops::Range<usize>| -> Vec<(Opportunity, Vec<u8>)> {
+    let rows = |range: std::ops::Range<usize>| -> Vec<NewRow> {
         range
             .map(|i| {
                 let o = opportunity(&format!("{i:04}"), "ana", Kind::NewBusiness, "a");
-                let body = Store::document(&o).unwrap();
-                (o, body)
+                NewRow {
+                    document: Store::document(&o).unwrap(),
+                    opportunity: o,
+                }
             })
             .collect()
     };
@@ -486,30 +494,25 @@ async fn new_opportunities_in_one_statement_are_all_or_nothing() {
             .unwrap()
             .len()
     };
+    // Outside a transaction, on a writer connection, as a group commit without request_ids.
+    let mut conn = store.db().writes().acquire().await.unwrap();
     let first = rows(0..MAX_INSERT_ROWS);
-    store.insert_new(&refs(&first)).await.unwrap();
+    let refs: Vec<&NewRow> = first.iter().collect();
+    store.insert_rows(&mut conn, &refs).await.unwrap();
     assert_eq!(count().await, MAX_INSERT_ROWS);
-    assert_eq!(store.get("0003").await.unwrap(), Some(first[3].0.clone()));
+    assert_eq!(
+        store.get("0003").await.unwrap(),
+        Some(first[3].opportunity.clone())
+    );
     // A duplicate id fails the statement: none of its rows is there.
-    let mut again = rows(100..110);
-    again.push(first[0].clone());
+    let again = rows(100..110);
+    let mut refs: Vec<&NewRow> = again.iter().collect();
+    refs.push(&first[0]);
     assert!(matches!(
-        store.insert_new(&refs(&again)).await,
+        store.insert_rows(&mut conn, &refs).await,
         Err(Problem::AlreadyExists(_))
     ));
     assert_eq!(count().await, MAX_INSERT_ROWS);
-    // More than one statement holds, or rows with history, are refused before any write.
-    let many = rows(200..201 + MAX_INSERT_ROWS);
-    assert!(store.insert_new(&refs(&many)).await.is_err());
-    let mut moved = rows(300..301);
-    priced(&mut moved[0].0, 1_200);
-    win(&mut moved[0].0, &Policy::default());
-    assert!(store.insert_new(&refs(&moved)).await.is_err());
-    assert_eq!(count().await, MAX_INSERT_ROWS);
-}
-
-fn refs(v: &[(Opportunity, Vec<u8>)]) -> Vec<(&Opportunity, Vec<u8>)> {
-    v.iter().map(|(o, b)| (o, b.clone())).collect()
 }
 
 fn lost_to(o: &mut Opportunity, competitor: &str, p: &Policy) {

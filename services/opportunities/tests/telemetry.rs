@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use closeloop_kit::Role;
 use closeloop_kit::settings::{LogFormat, TelemetrySettings};
-use closeloop_kit::testing::{TestDatabase, auth_settings, token};
+use closeloop_kit::testing::{TestService, token};
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
@@ -44,7 +44,7 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
     );
 
     let telemetry = closeloop_kit::telemetry::init(
-        closeloop_opportunities::SERVICE_NAME,
+        &closeloop_opportunities::SERVICE.service_name(),
         &TelemetrySettings {
             otlp_endpoint: format!("http://{receiver_addr}"),
             log_format: LogFormat::Json,
@@ -54,17 +54,8 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
     .unwrap();
     assert!(telemetry.exporting());
 
-    let database = TestDatabase::new().await;
-    let mut settings = closeloop_opportunities::load_settings(None).unwrap();
-    settings.common.server.listen = "127.0.0.1:0".into();
-    settings.common.database = database.settings.clone();
-    settings.common.auth = auth_settings();
-    let service = closeloop_opportunities::build(settings).await.unwrap();
-    let addr = service.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(service.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let service = TestService::spawn(&closeloop_opportunities::SERVICE).await;
+    let addr = service.addr;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut client = OpportunityServiceClient::connect(format!("http://{addr}"))
@@ -104,8 +95,7 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
     );
     client.create_opportunity(request).await.unwrap();
 
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    service.stop().await;
     telemetry.shutdown().await;
 
     let mut found = None;

@@ -30,9 +30,16 @@ pub fn channel(endpoint: &str, call_timeout: Duration) -> Result<Channel, tonic:
 #[derive(Clone)]
 pub struct ServiceCredentials {
     subject: String,
-    issuer: Option<std::sync::Arc<TokenIssuer>>,
-    fixed: Option<String>,
+    source: TokenSource,
     cached: std::sync::Arc<std::sync::Mutex<Option<(String, std::time::Instant)>>>,
+}
+
+#[derive(Clone)]
+enum TokenSource {
+    /// Tokens are verified with a public key: the deployment gives this service its token.
+    Fixed(String),
+    /// Minted with the shared HS256 secret, renewed before they end.
+    Minted(std::sync::Arc<TokenIssuer>),
 }
 
 impl ServiceCredentials {
@@ -46,36 +53,33 @@ impl ServiceCredentials {
         auth: &AuthSettings,
         fixed_token: Option<&str>,
     ) -> Result<Self, crate::auth::AuthConfigError> {
-        let fixed = fixed_token.filter(|t| !t.is_empty()).map(str::to_owned);
-        let issuer = if fixed.is_some() {
-            None
-        } else {
-            Some(std::sync::Arc::new(TokenIssuer::new(auth)?))
+        let source = match fixed_token.filter(|t| !t.is_empty()) {
+            Some(token) => TokenSource::Fixed(token.to_owned()),
+            None => TokenSource::Minted(std::sync::Arc::new(TokenIssuer::new(auth)?)),
         };
         Ok(ServiceCredentials {
             subject: subject.to_owned(),
-            issuer,
-            fixed,
+            source,
             cached: Default::default(),
         })
     }
 
     /// The bearer token to send now.
     pub fn token(&self) -> String {
-        if let Some(fixed) = &self.fixed {
-            return fixed.clone();
-        }
-        let mut cached = self.cached.lock().expect("token cache");
+        let issuer = match &self.source {
+            TokenSource::Fixed(token) => return token.clone(),
+            TokenSource::Minted(issuer) => issuer,
+        };
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((token, minted)) = cached.as_ref()
             && minted.elapsed() < SERVICE_TOKEN_TTL / 2
         {
             return token.clone();
         }
-        let token = self
-            .issuer
-            .as_ref()
-            .expect("an issuer exists when no fixed token is set")
-            .mint(&self.subject, &[Role::Service], SERVICE_TOKEN_TTL);
+        let token = issuer.mint(&self.subject, &[Role::Service], SERVICE_TOKEN_TTL);
         *cached = Some((token.clone(), std::time::Instant::now()));
         token
     }
@@ -89,7 +93,12 @@ impl ServiceCredentials {
     }
 }
 
-/// Whether a failed call to a peer is worth retrying later (delivery) rather than final.
+/// Whether a failed call to a peer may succeed if made again later, unchanged. The callee is
+/// down, busy, slow, racing another change, or broke (UNAVAILABLE, DEADLINE_EXCEEDED,
+/// RESOURCE_EXHAUSTED, ABORTED, INTERNAL); UNKNOWN and CANCELLED are what a connection dropped
+/// mid-call looks like. Every other answer (INVALID_ARGUMENT, FAILED_PRECONDITION,
+/// PERMISSION_DENIED, UNAUTHENTICATED, NOT_FOUND, …) says the request as it is will never be
+/// accepted: repeating it cannot help until someone fixes something.
 pub fn is_retryable(status: &tonic::Status) -> bool {
     use tonic::Code;
     matches!(
@@ -101,7 +110,87 @@ pub fn is_retryable(status: &tonic::Status) -> bool {
             | Code::Internal
             | Code::Unknown
             | Code::Cancelled
-            | Code::Unauthenticated
-            | Code::PermissionDenied
     )
+}
+
+/// A codec that sends and receives encoded messages as they are: for calls whose request was
+/// encoded earlier (outbox commands) and for tests that send malformed messages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+/// Encoder of [`RawCodec`].
+#[derive(Debug)]
+pub struct RawEncoder;
+
+/// Decoder of [`RawCodec`].
+#[derive(Debug)]
+pub struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use prost::bytes::Buf;
+        let mut out = vec![0; buf.remaining()];
+        buf.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+/// Calls `method` (`package.Service/Method`) on `channel` with an already encoded request,
+/// authenticated with `credentials`, within `timeout`. The answer's body is not decoded.
+///
+/// # Errors
+/// The callee's status, or UNAVAILABLE / DEADLINE_EXCEEDED from the transport.
+pub async fn call_encoded(
+    channel: Channel,
+    credentials: &ServiceCredentials,
+    method: &str,
+    request: Vec<u8>,
+    timeout: Duration,
+) -> Result<(), tonic::Status> {
+    let path = http::uri::PathAndQuery::try_from(format!("/{method}"))
+        .map_err(|e| tonic::Status::internal(format!("method {method:?}: {e}")))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connecting: {e}")))?;
+    let mut request = tonic::Request::new(request);
+    request.set_timeout(timeout);
+    credentials.prepare(&mut request);
+    grpc.unary(request, path, RawCodec).await.map(drop)
 }

@@ -291,6 +291,19 @@ impl Violations {
         }
     }
 
+    /// Ends collection with the values parsed along the way, a tuple of `Option`s (up to 16):
+    /// all of them when nothing was recorded.
+    ///
+    /// # Errors
+    /// [`Problem::InvalidArgument`] listing every recorded violation; INTERNAL when a value is
+    /// missing although nothing was recorded (a parser that forgot to record its failure).
+    pub fn values<T: AllSome>(self, values: T) -> Result<T::Output, Problem> {
+        self.into_result()?;
+        values.all_some().ok_or_else(|| {
+            Problem::internal("a parsed value is missing, yet no violation says why")
+        })
+    }
+
     /// Ends collection when there is no value to build.
     ///
     /// # Errors
@@ -299,3 +312,41 @@ impl Violations {
         self.finish(|| ())
     }
 }
+
+/// A tuple of `Option`s that is whole when every element is `Some` ([`Violations::values`]).
+pub trait AllSome {
+    /// The tuple of the values.
+    type Output;
+    /// The values, when all are present.
+    fn all_some(self) -> Option<Self::Output>;
+}
+
+macro_rules! all_some {
+    ($($t:ident),+) => {
+        impl<$($t),+> AllSome for ($(Option<$t>,)+) {
+            type Output = ($($t,)+);
+            #[allow(non_snake_case)]
+            fn all_some(self) -> Option<Self::Output> {
+                let ($($t,)+) = self;
+                Some(($($t?,)+))
+            }
+        }
+    };
+}
+
+all_some!(A);
+all_some!(A, B);
+all_some!(A, B, C);
+all_some!(A, B, C, D);
+all_some!(A, B, C, D, E);
+all_some!(A, B, C, D, E, F);
+all_some!(A, B, C, D, E, F, G);
+all_some!(A, B, C, D, E, F, G, H);
+all_some!(A, B, C, D, E, F, G, H, I);
+all_some!(A, B, C, D, E, F, G, H, I, J);
+all_some!(A, B, C, D, E, F, G, H, I, J, K);
+all_some!(A, B, C, D, E, F, G, H, I, J, K, L);
+all_some!(A, B, C, D, E, F, G, H, I, J, K, L, M);
+all_some!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
+all_some!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
+all_some!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);

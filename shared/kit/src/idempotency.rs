@@ -67,6 +67,11 @@ impl RequestKey {
     }
 }
 
+/// The refusal of a `request_id` already used for a different request.
+pub fn reused() -> Problem {
+    Problem::invalid("request_id", "already used for a different request")
+}
+
 fn fnv64(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -91,10 +96,7 @@ pub async fn lookup<M: Message + Default>(
             .await?;
     match row {
         None => Ok(None),
-        Some((fingerprint, _)) if fingerprint != key.fingerprint => Err(Problem::invalid(
-            "request_id",
-            "already used for a different request",
-        )),
+        Some((fingerprint, _)) if fingerprint != key.fingerprint => Err(reused()),
         Some((_, response)) => M::decode(response.as_slice())
             .map(Some)
             .map_err(Problem::internal),
@@ -126,14 +128,14 @@ pub async fn stored_answers(
             query = query.bind(k.key.clone());
         }
         for (key, fingerprint, response) in query.fetch_all(&mut *conn).await? {
-            let asked = chunk.iter().find(|k| k.key == key).expect("asked for it");
+            // The database answers only keys it was asked for.
+            let Some(asked) = chunk.iter().find(|k| k.key == key) else {
+                continue;
+            };
             let answer = if asked.fingerprint == fingerprint {
                 Ok(response)
             } else {
-                Err(Problem::invalid(
-                    "request_id",
-                    "already used for a different request",
-                ))
+                Err(reused())
             };
             found.insert(key, answer);
         }
@@ -204,7 +206,7 @@ pub async fn begin<'k, M: Message + Default>(
     key: Option<&'k RequestKey>,
     now_micros: i64,
 ) -> Result<Begun<'k, M>, Problem> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.transaction().await?;
     if let Some(key) = key
         && let Some(previous) = lookup::<M>(&mut tx, key).await?
     {
@@ -246,7 +248,7 @@ impl Work<'_> {
                 Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => {
                     self.tx.rollback().await?;
-                    let mut conn = self.db.pool().acquire().await?;
+                    let mut conn = self.db.reads().acquire().await?;
                     return lookup::<M>(&mut conn, key)
                         .await?
                         .ok_or_else(|| Problem::Aborted("concurrent duplicate request".into()));
@@ -266,7 +268,7 @@ impl Work<'_> {
 pub async fn purge(db: &Db, older_than_micros: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE create_time < $1")
         .bind(older_than_micros)
-        .execute(db.writer())
+        .execute(db.writes())
         .await?;
     Ok(done.rows_affected())
 }
@@ -288,7 +290,7 @@ pub fn spawn_housekeeping(
             }
             if let Err(e) = sqlx::query("DELETE FROM outbox WHERE deliver_time < $1")
                 .bind(cutoff)
-                .execute(db.writer())
+                .execute(db.writes())
                 .await
             {
                 tracing::warn!(error = %crate::error::Chain(&e), "purging delivered outbox commands failed");

@@ -425,6 +425,9 @@ where
         match self.auth.verify_header(header) {
             Ok(principal) => {
                 tracing::Span::current().record("enduser.id", principal.subject.as_str());
+                if let Some(method) = crate::rpc::Method::from_path(req.uri().path()) {
+                    req.extensions_mut().insert(method);
+                }
                 req.extensions_mut().insert(principal);
                 Box::pin(take(&mut self.inner).call(req))
             }

@@ -11,10 +11,12 @@ pub mod client;
 pub mod convert;
 pub mod db;
 pub mod error;
+pub mod host;
 pub mod idempotency;
 pub mod layers;
 pub mod outbox;
 pub mod paging;
+pub mod rpc;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
@@ -29,14 +31,28 @@ pub use error::{Problem, Violations};
 /// The kit's own schema (idempotency keys, outbox), applied before a service's migrations.
 /// Kit versions are below 100; services number theirs from 100.
 pub const KIT_MIGRATIONS: db::Migrations = db::Migrations {
-    sqlite: &[(
-        1,
-        "kit: idempotency keys and outbox",
-        include_str!("../migrations/sqlite/0001_kit.sql"),
-    )],
-    postgres: &[(
-        1,
-        "kit: idempotency keys and outbox",
-        include_str!("../migrations/postgres/0001_kit.sql"),
-    )],
+    sqlite: &[
+        (
+            1,
+            "kit: idempotency keys and outbox",
+            include_str!("../migrations/sqlite/0001_kit.sql"),
+        ),
+        (
+            2,
+            "kit: outbox destinations and parking, secrets",
+            include_str!("../migrations/sqlite/0002_outbox_destinations.sql"),
+        ),
+    ],
+    postgres: &[
+        (
+            1,
+            "kit: idempotency keys and outbox",
+            include_str!("../migrations/postgres/0001_kit.sql"),
+        ),
+        (
+            2,
+            "kit: outbox destinations and parking, secrets",
+            include_str!("../migrations/postgres/0002_outbox_destinations.sql"),
+        ),
+    ],
 };

@@ -1,8 +1,15 @@
-//! The transactional outbox: a command owed to another service is written in the same local
-//! transaction as the state change that owes it, and a relay delivers it with backoff until the
-//! callee confirms. The callee dedupes by the command's `request_id` (the outbox row id), so a
+//! The transactional outbox: a call owed to another service is written in the same local
+//! transaction as the state change that owes it, and a relay makes the call with backoff until the
+//! callee confirms. The callee dedupes by the request's `request_id` (the command's id), so a
 //! command is applied once however often it is delivered. A callee that is down delays the loop;
 //! it never loses a step.
+//!
+//! Each command has a destination, the peer that serves its method. There is one relay per
+//! configured peer, so a peer that is down or not configured holds only its own commands. A
+//! command the peer refuses for good (the request as it is will never be accepted: see
+//! [`crate::client::is_retryable`]) is parked with the peer's answer instead of being retried
+//! forever; [`parked`] lists those for an operator and [`retry`] puts them back in line after a
+//! fix.
 //!
 //! Several relay replicas may share a PostgreSQL database: each claims due rows with
 //! `FOR UPDATE SKIP LOCKED` and a lease, so a row is in flight at one replica at a time and a
@@ -14,20 +21,66 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, Row};
 use tokio::sync::{Notify, watch};
+use tonic::transport::Channel;
 use tracing::Instrument;
 
-use crate::db::{Backend, Db};
+use crate::client::{ServiceCredentials, call_encoded, is_retryable};
+use crate::db::Db;
+use crate::error::Problem;
 use crate::settings::OutboxSettings;
 use crate::time::now_micros;
+
+/// A peer this service calls, and the gRPC services it serves there.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// Its name in settings (`peers.<name>`), e.g. `contracts`.
+    pub name: &'static str,
+    /// Fully qualified gRPC services it serves, e.g. `closeloop.contracts.v1.ContractService`.
+    pub services: &'static [&'static str],
+}
+
+impl Peer {
+    /// Whether `method` (`package.Service/Method`) is served by this peer.
+    fn serves(&self, method: &str) -> bool {
+        method
+            .rsplit_once('/')
+            .is_some_and(|(service, _)| self.services.contains(&service))
+    }
+}
+
+/// A call owed to a peer: its method and encoded request, whose `request_id` is the command's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owed {
+    /// Unique id; also the `request_id` the callee dedupes by.
+    pub id: String,
+    /// `package.Service/Method`, e.g. `closeloop.contracts.v1.ContractService/CreateContract`.
+    pub method: &'static str,
+    /// The encoded request.
+    pub payload: Vec<u8>,
+}
+
+impl Owed {
+    /// A call of `method` with the request `build` makes from the command's id, which it must
+    /// put in the request's `request_id`.
+    pub fn call<M: prost::Message>(method: &'static str, build: impl FnOnce(&str) -> M) -> Owed {
+        let id = uuid::Uuid::now_v7().to_string();
+        let payload = build(&id).encode_to_vec();
+        Owed {
+            id,
+            method,
+            payload,
+        }
+    }
+}
 
 /// A command waiting for (or in) delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
     /// Unique id; also the `request_id` the callee dedupes by.
     pub id: String,
-    /// What it is, e.g. `closeloop.contracts.v1.ContractService/CreateContract`.
+    /// `package.Service/Method`.
     pub topic: String,
-    /// The encoded request message.
+    /// The encoded request.
     pub payload: Vec<u8>,
     /// Delivery attempts so far.
     pub attempts: i64,
@@ -35,45 +88,195 @@ pub struct Command {
     pub traceparent: Option<String>,
 }
 
-/// How a delivery attempt ended.
+/// Why a delivery attempt did not confirm the command.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// The callee could not be reached or asked to retry: try again later.
+    /// The callee could not be reached, or asked to retry: try again later.
     #[error("retry: {0}")]
     Retry(String),
+    /// The callee refused the command for good: park it with this answer.
+    #[error("refused with {code}: {message}")]
+    Refused {
+        /// The status code's name, e.g. `INVALID_ARGUMENT`.
+        code: String,
+        /// What the callee said.
+        message: String,
+    },
 }
 
-/// Sends commands to their callee.
+impl DeliveryError {
+    /// The outcome of a failed call to a peer.
+    pub fn of(status: &tonic::Status) -> DeliveryError {
+        if is_retryable(status) {
+            DeliveryError::Retry(format!("{:?}: {}", status.code(), status.message()))
+        } else {
+            DeliveryError::Refused {
+                code: code_name(status.code()).to_owned(),
+                message: status.message().to_owned(),
+            }
+        }
+    }
+}
+
+/// The canonical name of a status code, as gRPC documents it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Sends commands to one peer.
 pub trait Deliver: Send + Sync + 'static {
     /// Delivers one command. `Ok` only once the callee confirmed it applied (or had already
     /// applied) the command.
     fn deliver(&self, command: &Command) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
-/// Writes a command in the caller's transaction. Returns its id.
-///
-/// # Errors
-/// Database errors (the caller's transaction then fails as a whole).
-pub async fn enqueue(
-    conn: &mut AnyConnection,
-    id: &str,
-    topic: &str,
-    payload: &[u8],
-) -> Result<(), sqlx::Error> {
-    let now = now_micros();
-    let traceparent = current_traceparent();
-    sqlx::query(
-        "INSERT INTO outbox (id, topic, payload, traceparent, create_time, attempts, \
-         next_attempt_time, lease_until) VALUES ($1, $2, $3, $4, $5, 0, $5, 0)",
-    )
-    .bind(id)
-    .bind(topic)
-    .bind(payload.to_vec())
-    .bind(traceparent)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Delivers commands as unary gRPC calls of their method with their encoded request.
+pub struct GrpcDelivery {
+    channel: Channel,
+    credentials: ServiceCredentials,
+    timeout: Duration,
+}
+
+impl GrpcDelivery {
+    /// Calls over `channel` as `credentials`, each call within `timeout`.
+    pub fn new(channel: Channel, credentials: ServiceCredentials, timeout: Duration) -> Self {
+        GrpcDelivery {
+            channel,
+            credentials,
+            timeout,
+        }
+    }
+}
+
+impl Deliver for GrpcDelivery {
+    async fn deliver(&self, command: &Command) -> Result<(), DeliveryError> {
+        match call_encoded(
+            self.channel.clone(),
+            &self.credentials,
+            &command.topic,
+            command.payload.clone(),
+            self.timeout,
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            // The resource exists already: an earlier delivery applied the command.
+            Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(()),
+            Err(status) => Err(DeliveryError::of(&status)),
+        }
+    }
+}
+
+/// Where a service writes the calls it owes, and the wake-up of its relays.
+#[derive(Clone, Debug, Default)]
+pub struct Outbox {
+    peers: Arc<[Peer]>,
+    wakers: Arc<std::sync::Mutex<Vec<Waker>>>,
+}
+
+impl Outbox {
+    /// The outbox of a service that calls `peers`.
+    pub fn new(peers: &[Peer]) -> Outbox {
+        Outbox {
+            peers: peers.into(),
+            wakers: Arc::default(),
+        }
+    }
+
+    /// Writes `owed` in the caller's transaction, addressed to the peer that serves its method.
+    ///
+    /// # Errors
+    /// INTERNAL when no declared peer serves the method (a wiring bug); database errors (the
+    /// caller's transaction then fails as a whole).
+    pub async fn enqueue(&self, conn: &mut AnyConnection, owed: &Owed) -> Result<(), Problem> {
+        let peer = self
+            .peers
+            .iter()
+            .find(|p| p.serves(owed.method))
+            .ok_or_else(|| {
+                Problem::internal(format!(
+                    "no declared peer serves {}; add it to the service's peers",
+                    owed.method
+                ))
+            })?;
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO outbox (id, topic, destination, payload, traceparent, create_time, \
+             attempts, next_attempt_time, lease_until) VALUES ($1, $2, $3, $4, $5, $6, 0, $6, 0)",
+        )
+        .bind(&owed.id)
+        .bind(owed.method)
+        .bind(peer.name)
+        .bind(owed.payload.clone())
+        .bind(current_traceparent())
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Wakes the relays at once (call after the commit that wrote commands), instead of at their
+    /// next poll.
+    pub fn wake(&self) {
+        for waker in self
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            waker.wake();
+        }
+    }
+
+    /// Registers a relay's waker.
+    pub fn attach(&self, waker: Waker) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(waker);
+    }
+
+    /// Gives commands written before destinations existed the peer that serves their method.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn assign_destinations(&self, db: &Db) -> Result<(), Problem> {
+        let topics: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT topic FROM outbox WHERE destination = ''")
+                .fetch_all(db.reads())
+                .await?;
+        for (topic,) in topics {
+            if let Some(peer) = self.peers.iter().find(|p| p.serves(&topic)) {
+                sqlx::query(
+                    "UPDATE outbox SET destination = $1 WHERE destination = '' AND topic = $2",
+                )
+                .bind(peer.name)
+                .bind(&topic)
+                .execute(db.writes())
+                .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn current_traceparent() -> Option<String> {
@@ -85,35 +288,114 @@ fn current_traceparent() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// What the relay has not delivered yet.
+/// What the relays have not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Backlog {
-    /// Undelivered commands.
+    /// Commands waiting for delivery (not parked).
     pub pending: i64,
-    /// Age of the oldest undelivered command (the relay lag), zero when none.
+    /// Commands parked after a refusal, waiting for an operator.
+    pub parked: i64,
+    /// Age of the oldest command waiting for delivery (the relay lag), zero when none.
     pub lag: Duration,
 }
 
-/// Reads the backlog.
+/// Reads the backlog, over every destination or one.
 ///
 /// # Errors
 /// Database errors.
-pub async fn backlog(db: &Db) -> Result<Backlog, sqlx::Error> {
+pub async fn backlog(db: &Db, destination: Option<&str>) -> Result<Backlog, Problem> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(create_time) AS oldest FROM outbox WHERE deliver_time IS NULL",
+        "SELECT COUNT(*) FILTER (WHERE park_time IS NULL) AS pending, \
+         COUNT(*) FILTER (WHERE park_time IS NOT NULL) AS parked, \
+         MIN(create_time) FILTER (WHERE park_time IS NULL) AS oldest \
+         FROM outbox WHERE deliver_time IS NULL AND ($1 = '' OR destination = $1)",
     )
-    .fetch_one(db.pool())
+    .bind(destination.unwrap_or(""))
+    .fetch_one(db.reads())
     .await?;
-    let pending: i64 = row.try_get("n")?;
     let oldest: Option<i64> = row.try_get("oldest")?;
-    let lag = oldest
-        .map(|t| Duration::from_micros((now_micros() - t).max(0) as u64))
-        .unwrap_or_default();
-    Ok(Backlog { pending, lag })
+    Ok(Backlog {
+        pending: row.try_get("pending")?,
+        parked: row.try_get("parked")?,
+        lag: oldest
+            .map(|t| Duration::from_micros((now_micros() - t).max(0) as u64))
+            .unwrap_or_default(),
+    })
 }
 
-/// Wakes a relay as soon as a command is committed, instead of at its next poll.
-#[derive(Clone, Default)]
+/// A command a peer refused, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    /// The command's id (the request's `request_id`).
+    pub id: String,
+    /// `package.Service/Method`.
+    pub topic: String,
+    /// The peer.
+    pub destination: String,
+    /// Attempts before it was parked.
+    pub attempts: i64,
+    /// The peer's status code, e.g. `INVALID_ARGUMENT`.
+    pub code: String,
+    /// The peer's message.
+    pub message: String,
+    /// When the state change that owed it committed (µs).
+    pub create_time: i64,
+    /// When it was parked (µs).
+    pub park_time: i64,
+}
+
+/// Parked commands, oldest first, at most `limit`.
+///
+/// # Errors
+/// Database errors.
+pub async fn parked(db: &Db, limit: u32) -> Result<Vec<Parked>, Problem> {
+    let rows = sqlx::query(
+        "SELECT id, topic, destination, attempts, last_code, last_error, create_time, park_time \
+         FROM outbox WHERE deliver_time IS NULL AND park_time IS NOT NULL \
+         ORDER BY park_time, id LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(db.reads())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Parked {
+                id: r.try_get("id")?,
+                topic: r.try_get("topic")?,
+                destination: r.try_get("destination")?,
+                attempts: r.try_get("attempts")?,
+                code: r
+                    .try_get::<Option<String>, _>("last_code")?
+                    .unwrap_or_default(),
+                message: r
+                    .try_get::<Option<String>, _>("last_error")?
+                    .unwrap_or_default(),
+                create_time: r.try_get("create_time")?,
+                park_time: r.try_get("park_time")?,
+            })
+        })
+        .collect()
+}
+
+/// Puts parked commands back in line for delivery now: the one with `id`, or every parked one.
+/// Returns how many.
+///
+/// # Errors
+/// Database errors.
+pub async fn retry(db: &Db, id: Option<&str>) -> Result<u64, Problem> {
+    let done = sqlx::query(
+        "UPDATE outbox SET park_time = NULL, next_attempt_time = $1, lease_until = 0 \
+         WHERE deliver_time IS NULL AND park_time IS NOT NULL AND ($2 = '' OR id = $2)",
+    )
+    .bind(now_micros())
+    .bind(id.unwrap_or(""))
+    .execute(db.writes())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Wakes one relay as soon as a command is committed, instead of at its next poll.
+#[derive(Clone, Debug, Default)]
 pub struct Waker(Arc<Notify>);
 
 impl Waker {
@@ -123,19 +405,21 @@ impl Waker {
     }
 }
 
-/// Delivers due commands until told to stop.
+/// Delivers one peer's due commands until told to stop.
 pub struct Relay<D> {
     db: Db,
+    destination: String,
     deliver: D,
     settings: OutboxSettings,
     waker: Waker,
 }
 
 impl<D: Deliver> Relay<D> {
-    /// A relay over `db` sending through `deliver`.
-    pub fn new(db: Db, deliver: D, settings: OutboxSettings) -> Self {
+    /// A relay of the commands owed to `destination`, sending through `deliver`.
+    pub fn new(db: Db, destination: &str, deliver: D, settings: OutboxSettings) -> Self {
         Relay {
             db,
+            destination: destination.to_owned(),
             deliver,
             settings,
             waker: Waker::default(),
@@ -158,17 +442,19 @@ impl<D: Deliver> Relay<D> {
             let delivered = match self.run_once().await {
                 Ok(n) => n,
                 Err(e) => {
-                    tracing::warn!(error = %crate::error::Chain(&e), "outbox relay: database error");
+                    tracing::warn!(destination = %self.destination, error = %e, "outbox relay: database error");
                     0
                 }
             };
             if last_lag_report.elapsed() >= Duration::from_secs(60) {
                 last_lag_report = std::time::Instant::now();
-                if let Ok(b) = backlog(&self.db).await
-                    && b.pending > 0
+                if let Ok(b) = backlog(&self.db, Some(&self.destination)).await
+                    && (b.pending > 0 || b.parked > 0)
                 {
                     tracing::info!(
+                        destination = %self.destination,
                         pending = b.pending,
+                        parked = b.parked,
                         lag_ms = b.lag.as_millis() as u64,
                         "outbox backlog"
                     );
@@ -183,47 +469,50 @@ impl<D: Deliver> Relay<D> {
                 _ = stop.changed() => {}
             }
         }
-        tracing::debug!("outbox relay stopped");
+        tracing::debug!(destination = %self.destination, "outbox relay stopped");
     }
 
-    /// Claims and delivers one batch of due commands; returns how many were delivered.
+    /// Claims and delivers one batch of due commands; returns how many were settled (delivered
+    /// or parked).
     ///
     /// # Errors
     /// Database errors while claiming or recording outcomes.
-    pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
+    pub async fn run_once(&self) -> Result<usize, Problem> {
         let commands = self.claim().await?;
-        let mut delivered = 0;
+        let mut settled = 0;
         for command in commands {
             let span = tracing::info_span!(
                 "outbox.deliver",
                 otel.kind = "producer",
                 topic = %command.topic,
+                destination = %self.destination,
                 command = %command.id,
                 attempt = command.attempts + 1,
             );
-            if let Some(tp) = &command.traceparent {
+            if let Some(tp) = &command.traceparent
+                && let Ok(v) = http::HeaderValue::from_str(tp)
+            {
                 let mut headers = http::HeaderMap::new();
-                if let Ok(v) = http::HeaderValue::from_str(tp) {
-                    headers.insert("traceparent", v);
-                    crate::telemetry::extract_parent(&headers, &span);
-                }
+                headers.insert("traceparent", v);
+                crate::telemetry::extract_parent(&headers, &span);
             }
             let outcome = self
                 .deliver
                 .deliver(&command)
                 .instrument(span.clone())
                 .await;
+            let now = now_micros();
             match outcome {
                 Ok(()) => {
                     sqlx::query(
                         "UPDATE outbox SET deliver_time = $1, lease_until = 0, attempts = attempts + 1 \
                          WHERE id = $2",
                     )
-                    .bind(now_micros())
+                    .bind(now)
                     .bind(&command.id)
-                    .execute(self.db.writer())
+                    .execute(self.db.writes())
                     .await?;
-                    delivered += 1;
+                    settled += 1;
                 }
                 Err(DeliveryError::Retry(reason)) => {
                     let delay = backoff(&self.settings, command.attempts + 1);
@@ -238,36 +527,54 @@ impl<D: Deliver> Relay<D> {
                         "UPDATE outbox SET attempts = attempts + 1, next_attempt_time = $1, \
                          lease_until = 0, last_error = $2 WHERE id = $3",
                     )
-                    .bind(now_micros() + delay.as_micros() as i64)
+                    .bind(now + delay.as_micros() as i64)
                     .bind(truncate(&reason, 1000))
                     .bind(&command.id)
-                    .execute(self.db.writer())
+                    .execute(self.db.writes())
                     .await?;
+                }
+                Err(DeliveryError::Refused { code, message }) => {
+                    span.in_scope(|| {
+                        tracing::error!(
+                            %code,
+                            %message,
+                            "the peer refused the command: parked until an operator retries it"
+                        );
+                    });
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, park_time = $1, lease_until = 0, \
+                         last_code = $2, last_error = $3 WHERE id = $4",
+                    )
+                    .bind(now)
+                    .bind(code)
+                    .bind(truncate(&message, 1000))
+                    .bind(&command.id)
+                    .execute(self.db.writes())
+                    .await?;
+                    settled += 1;
                 }
             }
         }
-        Ok(delivered)
+        Ok(settled)
     }
 
-    async fn claim(&self) -> Result<Vec<Command>, sqlx::Error> {
+    async fn claim(&self) -> Result<Vec<Command>, Problem> {
         let now = now_micros();
         let lease_until = now + (self.settings.lease_ms as i64) * 1000;
-        // PostgreSQL replicas skip rows another replica holds; SQLite has one writer.
-        let lock = match self.db.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
         let sql = format!(
             "UPDATE outbox SET lease_until = $1 WHERE id IN (\
-               SELECT id FROM outbox WHERE deliver_time IS NULL AND next_attempt_time <= $2 \
-               AND lease_until <= $2 ORDER BY next_attempt_time, id LIMIT $3 {lock}) \
-             RETURNING id, topic, payload, attempts, traceparent"
+               SELECT id FROM outbox WHERE destination = $4 AND deliver_time IS NULL \
+               AND park_time IS NULL AND next_attempt_time <= $2 AND lease_until <= $2 \
+               ORDER BY next_attempt_time, id LIMIT $3{}) \
+             RETURNING id, topic, payload, attempts, traceparent",
+            self.db.sql().claim_rows()
         );
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.transaction().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(lease_until)
             .bind(now)
             .bind(i64::from(self.settings.batch_size.max(1)))
+            .bind(&self.destination)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -340,5 +647,51 @@ mod tests {
         assert_eq!(backoff(&s, 4), Duration::from_millis(800));
         assert_eq!(backoff(&s, 5), Duration::from_millis(1000));
         assert_eq!(backoff(&s, 500), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn transient_answers_are_retried_and_refusals_parked() {
+        use tonic::{Code, Status};
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::ResourceExhausted,
+            Code::Aborted,
+            Code::Internal,
+        ] {
+            assert!(
+                matches!(
+                    DeliveryError::of(&Status::new(code, "x")),
+                    DeliveryError::Retry(_)
+                ),
+                "{code:?}"
+            );
+        }
+        for code in [
+            Code::InvalidArgument,
+            Code::FailedPrecondition,
+            Code::PermissionDenied,
+            Code::NotFound,
+            Code::Unimplemented,
+        ] {
+            assert!(
+                matches!(
+                    DeliveryError::of(&Status::new(code, "x")),
+                    DeliveryError::Refused { .. }
+                ),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_peer_serves_the_methods_of_its_services() {
+        let peer = Peer {
+            name: "contracts",
+            services: &["closeloop.contracts.v1.ContractService"],
+        };
+        assert!(peer.serves("closeloop.contracts.v1.ContractService/CreateContract"));
+        assert!(!peer.serves("closeloop.contracts.v1.PaymentService/RecordPayment"));
+        assert!(!peer.serves("closeloop.contracts.v1.ContractService"));
     }
 }

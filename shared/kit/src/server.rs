@@ -20,7 +20,12 @@ use crate::layers::{AdmissionLayer, AuthLayer, CatchPanicLayer, DeadlineLayer, T
 use crate::settings::ServerSettings;
 
 /// How often the database behind a service is probed for the health status.
-const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a probe waits for the database's answer: a database that accepts connections but
+/// does not answer is down, so health turns NOT_SERVING within about three seconds of it
+/// hanging.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Failures that stop a server.
 #[derive(Debug, thiserror::Error)]
@@ -81,21 +86,30 @@ pub async fn serve(
     let local: Option<SocketAddr> = listener.local_addr().ok();
     let (reporter, health_service) = tonic_health::server::health_reporter();
 
-    let mut reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(closeloop_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name("grpc.health.v1.Health");
-    for name in &service.names {
-        reflection = reflection.with_service_name(*name);
-    }
-    let reflection = reflection
+    // Both reflection protocols: v1 for current tools, v1alpha for the clients that still ask
+    // only for it (the Python reflection client, older grpcurl, several GUI clients).
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(closeloop_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in &service.names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     let routes = service
         .routes
         .add_service(health_service)
-        .add_service(reflection);
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
 
     // Known before the first call is accepted, so a probe never sees an unknown service.
     let initial = db_status(&service.db).await;
@@ -210,7 +224,7 @@ async fn probe_health(
 }
 
 async fn db_status(db: &Db) -> ServingStatus {
-    if db.ping().await {
+    if db.ping(HEALTH_PROBE_TIMEOUT).await {
         ServingStatus::Serving
     } else {
         ServingStatus::NotServing

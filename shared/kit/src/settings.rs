@@ -187,18 +187,25 @@ pub fn load<S: DeserializeOwned>(
     service_defaults: &str,
     file: Option<&Path>,
 ) -> Result<S, config::ConfigError> {
-    load_from(service_defaults, file, None)
+    layered(&[service_defaults], file, None)?.try_deserialize()
 }
 
-/// [`load`] with the environment given explicitly (`None`: the process environment).
-fn load_from<S: DeserializeOwned>(
-    service_defaults: &str,
+/// The layered settings source: `COMMON_DEFAULTS`, then each of `defaults` in order, then the
+/// file (the `file` argument, else `$CLOSELOOP_CONFIG` when set), then the environment (`None`:
+/// the process environment).
+///
+/// # Errors
+/// When the file is missing or malformed.
+pub fn layered(
+    defaults: &[&str],
     file: Option<&Path>,
     environment: Option<config::Map<String, String>>,
-) -> Result<S, config::ConfigError> {
-    let mut builder = Config::builder()
-        .add_source(File::from_str(COMMON_DEFAULTS, FileFormat::Toml))
-        .add_source(File::from_str(service_defaults, FileFormat::Toml));
+) -> Result<Config, config::ConfigError> {
+    let mut builder =
+        Config::builder().add_source(File::from_str(COMMON_DEFAULTS, FileFormat::Toml));
+    for d in defaults {
+        builder = builder.add_source(File::from_str(d, FileFormat::Toml));
+    }
     let env_file = std::env::var(CONFIG_FILE_ENV)
         .ok()
         .filter(|s| !s.is_empty());
@@ -215,8 +222,17 @@ fn load_from<S: DeserializeOwned>(
                 // ([`number`]), so a secret or name that looks like a number stays intact.
                 .source(environment),
         )
-        .build()?
-        .try_deserialize()
+        .build()
+}
+
+/// [`load`] with the environment given explicitly.
+#[cfg(test)]
+fn load_from<S: DeserializeOwned>(
+    service_defaults: &str,
+    file: Option<&Path>,
+    environment: Option<config::Map<String, String>>,
+) -> Result<S, config::ConfigError> {
+    layered(&[service_defaults], file, environment)?.try_deserialize()
 }
 
 #[cfg(test)]

@@ -1,13 +1,9 @@
 //! The kit's database mechanisms against a real database: SQLite by default, PostgreSQL when
 //! `CLOSELOOP_TEST_DATABASE_URL` names a server.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use closeloop_kit::db::keyed::KeyedReads;
 use closeloop_kit::db::{Db, Migrations};
 use closeloop_kit::idempotency::{self, Begun, RequestKey};
-use closeloop_kit::outbox::{self, Command, Deliver, DeliveryError, Relay};
-use closeloop_kit::settings::OutboxSettings;
 use closeloop_kit::testing::TestDatabase;
 use closeloop_kit::{Principal, Problem, Role};
 
@@ -15,12 +11,14 @@ const NO_MIGRATIONS: Migrations = Migrations {
     sqlite: &[(
         100,
         "demo",
-        "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+        "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
+         CREATE TABLE docs (id TEXT PRIMARY KEY, body BLOB NOT NULL);",
     )],
     postgres: &[(
         100,
         "demo",
-        "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+        "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
+         CREATE TABLE docs (id TEXT PRIMARY KEY, body BYTEA NOT NULL);",
     )],
 };
 
@@ -61,7 +59,7 @@ async fn bump(db: &Db, key: Option<&RequestKey>) -> Result<prost_types::Duration
 
 async fn counter(db: &Db) -> i64 {
     sqlx::query_as::<_, (i64,)>("SELECT n FROM demo WHERE id = 'c'")
-        .fetch_optional(db.pool())
+        .fetch_optional(db.reads())
         .await
         .unwrap()
         .map_or(0, |(n,)| n)
@@ -143,143 +141,6 @@ fn malformed_request_ids_are_refused() {
     assert!(RequestKey::new("M", &alice(), &"x".repeat(129), &r).is_err());
 }
 
-/// Fails the first `fail` deliveries, then records each delivered command id.
-#[derive(Clone, Default)]
-struct Flaky {
-    fail: Arc<AtomicUsize>,
-    delivered: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Deliver for Flaky {
-    async fn deliver(&self, command: &Command) -> Result<(), DeliveryError> {
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(DeliveryError::Retry("peer down".into()));
-        }
-        self.delivered.lock().unwrap().push(command.id.clone());
-        Ok(())
-    }
-}
-
-fn relay_settings() -> OutboxSettings {
-    OutboxSettings {
-        poll_interval_ms: 10,
-        batch_size: 10,
-        initial_backoff_ms: 1,
-        max_backoff_ms: 5,
-        lease_ms: 60_000,
-        call_timeout_ms: 1000,
-    }
-}
-
-#[tokio::test]
-async fn commands_commit_with_the_change_and_survive_a_peer_that_is_down() {
-    let (_t, db) = db().await;
-    // A rolled-back change leaves no command behind.
-    let mut tx = db.begin().await.unwrap();
-    outbox::enqueue(&mut tx, "cmd-rolled-back", "t", b"x")
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
-
-    let mut tx = db.begin().await.unwrap();
-    outbox::enqueue(&mut tx, "cmd-1", "t", b"payload-1")
-        .await
-        .unwrap();
-    outbox::enqueue(&mut tx, "cmd-2", "t", b"payload-2")
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(outbox::backlog(&db).await.unwrap().pending, 2);
-
-    let flaky = Flaky::default();
-    flaky.fail.store(3, Ordering::SeqCst);
-    let relay = Relay::new(db.clone(), flaky.clone(), relay_settings());
-    // While the peer fails, nothing is lost and nothing is marked delivered.
-    for _ in 0..50 {
-        relay.run_once().await.unwrap();
-        if !flaky.delivered.lock().unwrap().is_empty()
-            && outbox::backlog(&db).await.unwrap().pending == 0
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let mut delivered = flaky.delivered.lock().unwrap().clone();
-    delivered.sort();
-    assert_eq!(
-        delivered,
-        ["cmd-1", "cmd-2"],
-        "each command delivered exactly once"
-    );
-    assert_eq!(outbox::backlog(&db).await.unwrap().pending, 0);
-    let (attempts,): (i64,) = sqlx::query_as("SELECT CAST(SUM(attempts) AS BIGINT) FROM outbox")
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-    assert_eq!(
-        attempts, 5,
-        "three failed attempts and two deliveries were recorded"
-    );
-
-    // Delivered commands are not delivered again.
-    relay.run_once().await.unwrap();
-    assert_eq!(flaky.delivered.lock().unwrap().len(), 2);
-}
-
-#[tokio::test]
-async fn a_claimed_command_is_not_claimed_twice_until_its_lease_ends() {
-    let (_t, db) = db().await;
-    let mut tx = db.begin().await.unwrap();
-    outbox::enqueue(&mut tx, "cmd-1", "t", b"x").await.unwrap();
-    tx.commit().await.unwrap();
-    // Simulate a replica that claimed the row and died: the lease is in the future.
-    sqlx::query("UPDATE outbox SET lease_until = $1")
-        .bind(closeloop_kit::time::now_micros() + 60_000_000)
-        .execute(db.pool())
-        .await
-        .unwrap();
-    let flaky = Flaky::default();
-    let relay = Relay::new(db.clone(), flaky.clone(), relay_settings());
-    assert_eq!(relay.run_once().await.unwrap(), 0);
-    // The lease runs out: the command is delivered.
-    sqlx::query("UPDATE outbox SET lease_until = 0")
-        .execute(db.pool())
-        .await
-        .unwrap();
-    assert_eq!(relay.run_once().await.unwrap(), 1);
-    assert_eq!(*flaky.delivered.lock().unwrap(), ["cmd-1"]);
-}
-
-#[tokio::test]
-async fn the_relay_task_stops_when_told() {
-    let (_t, db) = db().await;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let flaky = Flaky::default();
-    let relay = Relay::new(db.clone(), flaky.clone(), relay_settings());
-    let waker = relay.waker();
-    let task = outbox::spawn(relay, stop_rx);
-    let mut tx = db.begin().await.unwrap();
-    outbox::enqueue(&mut tx, "cmd-9", "t", b"x").await.unwrap();
-    tx.commit().await.unwrap();
-    waker.wake();
-    for _ in 0..200 {
-        if !flaky.delivered.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(*flaky.delivered.lock().unwrap(), ["cmd-9"]);
-    stop_tx.send(true).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(5), task)
-        .await
-        .expect("relay stops")
-        .unwrap();
-}
-
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
     let settings = closeloop_kit::settings::DatabaseSettings {
@@ -318,7 +179,7 @@ async fn sqlite_commits_reach_the_database_file_without_the_writer_checkpointing
         n
     };
     for i in 0..20 {
-        let mut tx = db.begin().await.unwrap();
+        let mut tx = db.transaction().await.unwrap();
         sqlx::query("INSERT INTO demo (id, n) VALUES ($1, $2)")
             .bind(format!("row-{i}"))
             .bind(i)
@@ -329,7 +190,7 @@ async fn sqlite_commits_reach_the_database_file_without_the_writer_checkpointing
     }
     // A single statement on the writer, outside any transaction, counts too.
     sqlx::query("INSERT INTO demo (id, n) VALUES ('single', 20)")
-        .execute(db.writer())
+        .execute(db.writes())
         .await
         .unwrap();
     let mut seen = 0;
@@ -344,49 +205,60 @@ async fn sqlite_commits_reach_the_database_file_without_the_writer_checkpointing
     db.close().await;
 }
 
-/// Reads on the calling thread: on SQLite they see every commit as soon as it returns, refuse
-/// to write, and stop when the database closes; on PostgreSQL there are none (the caller uses
-/// the pool).
+/// Coalesced reads by key see every commit as soon as it returns, on both backends (on SQLite
+/// they run on the calling thread), and many concurrent reads share statements.
 #[tokio::test]
-async fn reads_here_see_each_commit_and_never_write() {
+async fn keyed_reads_see_each_commit_at_once() {
     let (_t, db) = db().await;
-    let read = |db: &Db, id: &str| {
-        db.read_here(|conn| {
-            conn.query_row("SELECT n FROM demo WHERE id = ?1", [id], |row| row.get(0))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })
-        })
-    };
-    if db.backend() == closeloop_kit::db::Backend::Postgres {
-        assert!(read(&db, "a").is_none());
-        return;
-    }
-    assert_eq!(read(&db, "a").unwrap().unwrap(), None::<i64>);
-    for n in 1..=3_i64 {
+    let reads = KeyedReads::new(&db, "docs", "id", "body", 64);
+    assert_eq!(reads.get("a").await.unwrap(), None);
+    for n in 1..=3_u8 {
         sqlx::query(
-            "INSERT INTO demo (id, n) VALUES ('a', $1) ON CONFLICT (id) DO UPDATE SET n = $1",
+            "INSERT INTO docs (id, body) VALUES ('a', $1) ON CONFLICT (id) DO UPDATE SET body = $1",
         )
-        .bind(n)
-        .execute(db.writer())
+        .bind(vec![n; 3])
+        .execute(db.writes())
         .await
         .unwrap();
         assert_eq!(
-            read(&db, "a").unwrap().unwrap(),
-            Some(n),
+            reads.get("a").await.unwrap(),
+            Some(vec![n; 3]),
             "after commit {n}"
         );
     }
-    let write = db
-        .read_here(|conn| conn.execute("DELETE FROM demo", []))
-        .unwrap();
-    assert!(matches!(write, Err(Problem::Internal(_))), "{write:?}");
-    assert_eq!(read(&db, "a").unwrap().unwrap(), Some(3), "nothing deleted");
+    let many: Vec<_> = (0..100)
+        .map(|i| {
+            let reads = reads.clone();
+            tokio::spawn(async move { reads.get(if i % 2 == 0 { "a" } else { "b" }).await })
+        })
+        .collect();
+    for (i, read) in many.into_iter().enumerate() {
+        let expected = (i % 2 == 0).then(|| vec![3; 3]);
+        assert_eq!(read.await.unwrap().unwrap(), expected);
+    }
     db.close().await;
-    assert!(matches!(
-        read(&db, "a").unwrap(),
-        Err(Problem::Unavailable(_))
-    ));
+    assert!(
+        reads.get("a").await.is_err(),
+        "no reads once the database is closed"
+    );
+}
+
+/// The read pool refuses to write, on both backends: a write sent there by mistake fails in
+/// tests instead of fighting SQLite's single writer in production.
+#[tokio::test]
+async fn writes_through_the_read_pool_fail_and_change_nothing() {
+    let (_t, db) = db().await;
+    sqlx::query("INSERT INTO demo (id, n) VALUES ('x', 1)")
+        .execute(db.writes())
+        .await
+        .unwrap();
+    let refused = sqlx::query("UPDATE demo SET n = 2")
+        .execute(db.reads())
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let (n,): (i64,) = sqlx::query_as("SELECT n FROM demo WHERE id = 'x'")
+        .fetch_one(db.reads())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }

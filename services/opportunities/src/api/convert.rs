@@ -95,7 +95,8 @@ fn enum_value<E: TryFrom<i32>>(value: i32) -> Result<E, String> {
     E::try_from(value).map_err(|_| format!("unknown value {value}"))
 }
 
-fn kind(value: i32) -> Result<Kind, String> {
+/// Parses a kind (unspecified is an error).
+pub fn kind(value: i32) -> Result<Kind, String> {
     match enum_value::<pb::OpportunityKind>(value)? {
         pb::OpportunityKind::NewBusiness => Ok(Kind::NewBusiness),
         pb::OpportunityKind::Expansion => Ok(Kind::Expansion),
@@ -457,23 +458,46 @@ pub fn new_opportunity(o: Option<&pb::Opportunity>) -> Result<NewOpportunity, Pr
         "opportunity.forecast_category_override",
         category(o.forecast_category_override),
     );
-    v.finish(|| NewOpportunity {
-        account: account.expect("checked"),
-        owner: owner.expect("checked"),
-        title: title.expect("checked"),
-        description: description.expect("checked"),
-        kind: kind.expect("checked"),
-        source: source.expect("checked"),
-        currency: currency.expect("checked"),
-        expected_close_date: expected.expect("checked"),
+    let (
+        account,
+        owner,
+        title,
+        description,
+        kind,
+        source,
+        currency,
+        expected,
+        probability,
+        forecast,
+    ) = v.values((
+        account,
+        owner,
+        title,
+        description,
+        kind,
+        source,
+        currency,
+        expected,
+        probability,
+        forecast,
+    ))?;
+    Ok(NewOpportunity {
+        account,
+        owner,
+        title,
+        description,
+        kind,
+        source,
+        currency,
+        expected_close_date: expected,
         stakeholders,
         objectives,
         evaluation,
         next_step,
         prior_contract_value: prior,
         referring_account: referring,
-        probability_override: probability.expect("checked"),
-        forecast_override: forecast.expect("checked"),
+        probability_override: probability,
+        forecast_override: forecast,
     })
 }
 
@@ -578,13 +602,15 @@ pub fn new_line_item(li: Option<&pb::LineItem>) -> Result<NewLineItem, Problem> 
         &mut v,
     );
     let cost = price("line_item.unit_cost", li.unit_cost.as_ref(), &mut v);
-    v.finish(|| NewLineItem {
-        product_id: product_id.expect("checked"),
-        product_name: product_name.expect("checked"),
-        quantity: quantity.expect("checked"),
-        list_unit: list.expect("checked"),
-        sold_unit: sold.expect("checked"),
-        unit_cost: cost.expect("checked"),
+    let (product_id, product_name, quantity, list_unit, sold_unit, unit_cost) =
+        v.values((product_id, product_name, quantity, list, sold, cost))?;
+    Ok(NewLineItem {
+        product_id,
+        product_name,
+        quantity,
+        list_unit,
+        sold_unit,
+        unit_cost,
     })
 }
 
@@ -640,6 +666,20 @@ pub fn line_item_id(field: &str, id: &str) -> Result<String, Problem> {
     }
 }
 
+/// Parses a discount approval: the line item and the reason.
+///
+/// # Errors
+/// INVALID_ARGUMENT listing every bad field.
+pub fn approval(r: &pb::ApproveDiscountRequest) -> Result<(String, String), Problem> {
+    let mut v = Violations::new();
+    let line_item_id = v.check(
+        "line_item_id",
+        line_item_id("line_item_id", &r.line_item_id).map_err(|_| "required"),
+    );
+    let reason = v.check("reason", required_text(&r.reason, 1000));
+    v.values((line_item_id, reason))
+}
+
 /// Parses qualification answers.
 ///
 /// # Errors
@@ -680,13 +720,15 @@ pub fn closing(r: &pb::CloseOpportunityRequest) -> Result<Closing, Problem> {
     );
     let competitor = v.check("competitor", optional_text(&r.competitor, SHORT));
     let notes = v.check("notes", optional_text(&r.notes, LONG));
-    v.finish(|| Closing {
-        outcome: outcome.expect("checked"),
-        close_date: close_date.expect("checked"),
-        loss_reason: loss.expect("checked"),
-        disqualification_reason: disq.expect("checked"),
-        competitor: competitor.expect("checked"),
-        notes: notes.expect("checked"),
+    let (outcome, close_date, loss_reason, disqualification_reason, competitor, notes) =
+        v.values((outcome, close_date, loss, disq, competitor, notes))?;
+    Ok(Closing {
+        outcome,
+        close_date,
+        loss_reason,
+        disqualification_reason,
+        competitor,
+        notes,
     })
 }
 

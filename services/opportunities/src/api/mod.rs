@@ -4,17 +4,18 @@
 pub mod convert;
 
 use closeloop_kit::convert::{date_range, date_range_to_proto, duration, money_to_proto};
-use closeloop_kit::idempotency::RequestKey;
+use closeloop_kit::paging::{self, PageTokens};
+use closeloop_kit::rpc::{self, Mutation};
 use closeloop_kit::time::epoch_days;
 use closeloop_kit::types::{CurrencyCode, Money};
-use closeloop_kit::{Principal, Problem, paging};
+use closeloop_kit::{Principal, Problem};
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_server::OpportunityService;
 use tonic::{Request, Response, Status};
 
 use crate::app::{App, Target};
 use crate::domain::access::{self, Action};
-use crate::domain::opportunity::{Kind, Opportunity};
+use crate::domain::opportunity::{Actor, Kind, Opportunity};
 use crate::domain::reports;
 use crate::domain::stage::Stage;
 use crate::store::{ListFilter, ReportScope};
@@ -23,12 +24,13 @@ use crate::store::{ListFilter, ReportScope};
 #[derive(Clone)]
 pub struct Api {
     app: App,
+    pages: PageTokens,
 }
 
 impl Api {
-    /// Serves `app`.
-    pub fn new(app: App) -> Self {
-        Api { app }
+    /// Serves `app`, issuing page tokens with `pages`.
+    pub fn new(app: App, pages: PageTokens) -> Self {
+        Api { app, pages }
     }
 
     fn respond(&self) -> impl FnOnce(&Opportunity) -> pb::Opportunity + '_ {
@@ -46,13 +48,30 @@ impl Api {
     }
 }
 
-fn key<M: prost::Message>(
-    method: &str,
-    principal: &Principal,
-    request_id: &str,
-    request: &M,
-) -> Result<Option<RequestKey>, Problem> {
-    RequestKey::new(method, principal, request_id, request)
+/// The opportunity a mutating call names in `field` (`opportunities/{id}`), once the caller is
+/// known to hold a role that may do `action` at all.
+fn target<'a>(
+    call: &'a Mutation,
+    action: Action,
+    field: &str,
+    name: &str,
+    etag: &'a str,
+) -> Result<Target<'a>, Problem> {
+    access::require_role(&call.principal, action)?;
+    Ok(Target {
+        principal: &call.principal,
+        id: convert::opportunity_id(field, name)?,
+        etag,
+        action,
+        key: call.key.as_ref(),
+    })
+}
+
+/// The caller of a read, once it is known to hold a role that may read.
+fn reader<T>(request: &Request<T>) -> Result<Principal, Problem> {
+    let principal = rpc::caller(request)?;
+    access::require_role(&principal, Action::Read)?;
+    Ok(principal)
 }
 
 struct Report {
@@ -81,12 +100,12 @@ fn report(
         Some(c) => v.check("currency_code", CurrencyCode::parse(c)).map(Some),
         None => Some(None),
     };
-    v.into_result()?;
+    let (period, currency) = v.values((period, currency))?;
     let owners = access::readable_owners(principal, owners.to_vec())?;
     Ok(Report {
         owners,
-        period: period.expect("checked"),
-        currency: currency.expect("checked"),
+        period,
+        currency,
     })
 }
 
@@ -114,10 +133,9 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::CreateOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Create)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        access::require_role(&call.principal, Action::Create)?;
         let r = request.get_ref();
-        let key = key("CreateOpportunity", &principal, &r.request_id, r)?;
         let new = convert::new_opportunity(r.opportunity.as_ref())?;
         let initial = match r.initial_stage {
             0 => Stage::Prospecting,
@@ -125,7 +143,13 @@ impl OpportunityService for Api {
         };
         let created = self
             .app
-            .create(&principal, new, initial, key.as_ref(), self.respond())
+            .create(
+                &call.principal,
+                new,
+                initial,
+                call.key.as_ref(),
+                self.respond(),
+            )
             .await?;
         Ok(Response::new(created))
     }
@@ -134,8 +158,7 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::GetOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Read)?;
+        let principal = reader(&request)?;
         let id = convert::opportunity_id("name", &request.get_ref().name)?;
         let o = self.app.get(&principal, &id).await?;
         Ok(Response::new(convert::opportunity(o, &self.app.policy)))
@@ -145,11 +168,10 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::ListOpportunitiesRequest>,
     ) -> Result<Response<pb::ListOpportunitiesResponse>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Read)?;
+        let principal = reader(&request)?;
         let r = request.get_ref();
         let mut v = closeloop_kit::Violations::new();
-        let size = v.check(
+        v.check(
             "page_size",
             paging::page_size(r.page_size).map_err(|_| "must not be negative"),
         );
@@ -159,16 +181,7 @@ impl OpportunityService for Api {
         };
         let kind = match r.kind {
             0 => None,
-            k => v.check(
-                "kind",
-                pb::OpportunityKind::try_from(k)
-                    .map_err(|_| format!("unknown value {k}"))
-                    .map(|k| match k {
-                        pb::OpportunityKind::Expansion => Kind::Expansion,
-                        pb::OpportunityKind::Renewal => Kind::Renewal,
-                        _ => Kind::NewBusiness,
-                    }),
-            ),
+            k => v.check("kind", convert::kind(k)),
         };
         let requested_owner = v.check(
             "owner",
@@ -180,11 +193,7 @@ impl OpportunityService for Api {
             convert::filter("account_id", &r.account_id)
                 .map_err(|_| "1 to 128 characters, no control characters"),
         );
-        v.into_result()?;
-        let (requested_owner, account_id) = (
-            requested_owner.expect("checked"),
-            account_id.expect("checked"),
-        );
+        let (requested_owner, account_id) = v.values((requested_owner, account_id))?;
         let owner = match access::scope(&principal, Action::Read) {
             access::Scope::All => requested_owner,
             _ => access::readable_owners(&principal, requested_owner.into_iter().collect())?
@@ -198,32 +207,17 @@ impl OpportunityService for Api {
             kind,
             open_only: r.open_only,
         };
-        let fingerprint = filter.fingerprint();
-        let after: Option<String> = paging::decode(&r.page_token, fingerprint)?;
-        if after
-            .as_deref()
-            .is_some_and(|id| !convert::is_opportunity_id(id))
-        {
-            return Err(
-                Problem::invalid("page_token", "not a page token issued by this listing").into(),
-            );
-        }
-        let size = size.expect("checked");
-        let mut page = self
+        let page = self
+            .pages
+            .page::<String>(r.page_size, &r.page_token, filter.fingerprint())?;
+        let rows = self
             .app
             .store
-            .list(&filter, after.as_deref(), size + 1)
+            .list(&filter, page.after.as_deref(), page.overfetch())
             .await?;
-        let next_page_token = if page.len() > size as usize {
-            page.truncate(size as usize);
-            page.last()
-                .map(|o| paging::encode(&o.id, fingerprint))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (rows, next_page_token) = page.finish(rows, |o| o.id.clone());
         Ok(Response::new(pb::ListOpportunitiesResponse {
-            opportunities: page
+            opportunities: rows
                 .into_iter()
                 .map(|o| convert::opportunity(o, &self.app.policy))
                 .collect(),
@@ -235,33 +229,23 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::UpdateOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
-        let r = request.get_ref();
-        let key = key("UpdateOpportunity", &principal, &r.request_id, r)?;
-        let o = r
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let o = request
+            .get_ref()
             .opportunity
             .as_ref()
             .ok_or_else(|| Problem::invalid("opportunity", "required"))?;
-        let id = convert::opportunity_id("opportunity.name", &o.name)?;
-        let patch = convert::patch(o, r.update_mask.as_ref())?;
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &o.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| {
-                if let Some(owner) = &patch.owner
-                    && *owner != opp.owner
-                {
-                    access::authorize(&principal, Action::Reassign, &opp.owner)?;
-                }
-                opp.update(patch, now)
-            },
-        )
+        let target = target(&call, Action::Change, "opportunity.name", &o.name, &o.etag)?;
+        let patch = convert::patch(o, request.get_ref().update_mask.as_ref())?;
+        let principal = &call.principal;
+        self.apply(target, |opp, now| {
+            if let Some(owner) = &patch.owner
+                && *owner != opp.owner
+            {
+                access::authorize(principal, Action::Reassign, &opp.owner)?;
+            }
+            opp.update(patch, now)
+        })
         .await
     }
 
@@ -269,50 +253,30 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::AddLineItemRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("AddLineItem", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
+        let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
         let item = convert::new_line_item(r.line_item.as_ref())?;
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.add_line_item(item, now).map(|_| ()),
-        )
-        .await
+        self.apply(target, |opp, now| opp.add_line_item(item, now).map(drop))
+            .await
     }
 
     async fn update_line_item(
         &self,
         request: Request<pb::UpdateLineItemRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("UpdateLineItem", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
+        let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
         let li = r
             .line_item
             .as_ref()
             .ok_or_else(|| Problem::invalid("line_item", "required"))?;
         let line_item_id = convert::line_item_id("line_item.line_item_id", &li.line_item_id)?;
         let patch = convert::line_item_patch(li, r.update_mask.as_ref())?;
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.update_line_item(&line_item_id, patch, now),
-        )
+        self.apply(target, |opp, now| {
+            opp.update_line_item(&line_item_id, patch, now)
+        })
         .await
     }
 
@@ -320,81 +284,40 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::RemoveLineItemRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("RemoveLineItem", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
+        let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
         let line_item_id = convert::line_item_id("line_item_id", &r.line_item_id)?;
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.remove_line_item(&line_item_id, now),
-        )
-        .await
+        self.apply(target, |opp, now| opp.remove_line_item(&line_item_id, now))
+            .await
     }
 
     async fn qualify_opportunity(
         &self,
         request: Request<pb::QualifyOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("QualifyOpportunity", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
+        let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
         let answers = convert::qualification(r.qualification.as_ref())?;
-        let actor = crate::domain::opportunity::Actor::of(&principal);
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.qualify(answers, actor, now),
-        )
-        .await
+        let actor = Actor::of(&call.principal);
+        self.apply(target, |opp, now| opp.qualify(answers, actor, now))
+            .await
     }
 
     async fn approve_discount(
         &self,
         request: Request<pb::ApproveDiscountRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::ApproveDiscount)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("ApproveDiscount", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
-        let mut v = closeloop_kit::Violations::new();
-        let line_item_id = v.check(
-            "line_item_id",
-            convert::line_item_id("line_item_id", &r.line_item_id).map_err(|_| "required"),
-        );
-        let reason = v.check(
-            "reason",
-            closeloop_kit::types::required_text(&r.reason, 1000),
-        );
-        v.into_result()?;
-        let (line_item_id, reason) = (line_item_id.expect("checked"), reason.expect("checked"));
-        let actor = crate::domain::opportunity::Actor::of(&principal);
+        let target = target(&call, Action::ApproveDiscount, "name", &r.name, &r.etag)?;
+        let (line_item_id, reason) = convert::approval(r)?;
+        let actor = Actor::of(&call.principal);
         let policy = &self.app.policy;
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::ApproveDiscount,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.approve_discount(&line_item_id, reason, actor, policy, now),
-        )
+        self.apply(target, |opp, now| {
+            opp.approve_discount(&line_item_id, reason, actor, policy, now)
+        })
         .await
     }
 
@@ -402,50 +325,30 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::MoveOpportunityStageRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("MoveOpportunityStage", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
+        let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
         let to = convert::stage(r.stage).map_err(|e| Problem::invalid("stage", e))?;
-        let actor = crate::domain::opportunity::Actor::of(&principal);
+        let actor = Actor::of(&call.principal);
         let policy = &self.app.policy;
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.move_to(to, actor, policy, now),
-        )
-        .await
+        self.apply(target, |opp, now| opp.move_to(to, actor, policy, now))
+            .await
     }
 
     async fn close_opportunity(
         &self,
         request: Request<pb::CloseOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Change)?;
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
-        let key = key("CloseOpportunity", &principal, &r.request_id, r)?;
-        let id = convert::opportunity_id("name", &r.name)?;
+        let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
         let closing = convert::closing(r)?;
-        let actor = crate::domain::opportunity::Actor::of(&principal);
+        let actor = Actor::of(&call.principal);
         let policy = &self.app.policy;
         let today = closeloop_kit::time::today();
-        self.apply(
-            Target {
-                principal: &principal,
-                id: &id,
-                etag: &r.etag,
-                action: Action::Change,
-                key: key.as_ref(),
-            },
-            |opp, now| opp.close(closing, actor, policy, today, now),
-        )
+        self.apply(target, |opp, now| {
+            opp.close(closing, actor, policy, today, now)
+        })
         .await
     }
 
@@ -453,8 +356,7 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::GetForecastRequest>,
     ) -> Result<Response<pb::Forecast>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Read)?;
+        let principal = reader(&request)?;
         let r = request.get_ref();
         let report = report(
             &principal,
@@ -492,8 +394,7 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::GetWinLossAnalysisRequest>,
     ) -> Result<Response<pb::WinLossAnalysis>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Read)?;
+        let principal = reader(&request)?;
         let r = request.get_ref();
         let report = report(
             &principal,
@@ -555,8 +456,7 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::GetRevenueMixRequest>,
     ) -> Result<Response<pb::RevenueMix>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Read)?;
+        let principal = reader(&request)?;
         let r = request.get_ref();
         let report = report(
             &principal,
@@ -594,8 +494,7 @@ impl OpportunityService for Api {
         &self,
         request: Request<pb::GetStageDurationsRequest>,
     ) -> Result<Response<pb::StageDurations>, Status> {
-        let principal = Principal::of(&request)?;
-        access::require_role(&principal, Action::Read)?;
+        let principal = reader(&request)?;
         let r = request.get_ref();
         let report = report(&principal, &r.owners, r.period.as_ref(), None)?;
         const DAY: i64 = 86_400_000_000;

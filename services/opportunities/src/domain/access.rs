@@ -87,6 +87,16 @@ pub fn authorize(principal: &Principal, action: Action, owner: &str) -> Result<(
     }
 }
 
+/// Whether the caller may see the opportunity owned by `owner`. One it may not see is answered
+/// NOT_FOUND, exactly like one that does not exist.
+pub fn may_read(principal: &Principal, owner: &str) -> bool {
+    match scope(principal, Action::Read) {
+        Scope::All => true,
+        Scope::Own => owner == principal.subject,
+        Scope::Nothing => false,
+    }
+}
+
 /// Refuses at once a caller none of whose roles may ever do `action`, before the request is
 /// even parsed (ownership is checked later, on the opportunity itself).
 ///

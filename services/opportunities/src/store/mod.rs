@@ -5,12 +5,14 @@
 //! write checks the version (optimistic concurrency); stage changes are appended to
 //! `stage_changes` for duration reports.
 
-use closeloop_kit::db::{Backend, Db, Migrations};
+use closeloop_kit::db::group::Insert;
+use closeloop_kit::db::keyed::KeyedReads;
+use closeloop_kit::db::sql::MultiRowInsert;
+use closeloop_kit::db::{Db, Migrations};
 use closeloop_kit::time::epoch_days;
 use closeloop_kit::{Problem, db::is_unique_violation};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use sqlx::{Any, AnyConnection, Row};
@@ -96,6 +98,7 @@ pub struct ReportScope {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    documents: KeyedReads,
     /// Report queries scan many rows; at most a quarter of the pool runs them at once, so a
     /// burst of reports waits its turn instead of starving the reads and writes of connections.
     report_slots: Arc<Semaphore>,
@@ -119,12 +122,12 @@ fn read_sum(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, Problem> {
     Ok(i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX }))
 }
 
-/// Rows of the largest insert statement; there is one statement for every count up to it, so
-/// the creations committed together go in one statement (one round trip).
+/// Rows of the largest insert statement: the creations committed together go in one statement
+/// (one round trip).
 pub const MAX_INSERT_ROWS: usize = 64;
 
-/// The sizes `IN` lists of ids are padded to.
-const IN_LIST_SIZES: [usize; 4] = [1, 4, 16, 64];
+/// Reads answered by one query at most.
+const READ_BATCH: usize = 64;
 
 /// A failed insert: a duplicate id is ALREADY_EXISTS.
 fn insert_error(e: sqlx::Error) -> Problem {
@@ -193,65 +196,39 @@ const COLUMNS: &str = "owner, account_id, stage, kind, is_open, currency, amount
 /// Parameters [`bind_columns`] binds.
 const COLUMN_COUNT: usize = 18;
 
-/// Parameters of one row of an insert: the columns, the document and the id.
-const ROW_PARAMETERS: usize = COLUMN_COUNT + 2;
+/// Every column of a row, in the order [`bind_columns`] binds them, then the document and the id.
+const INSERT_COLUMNS: &[&str] = &[
+    "owner",
+    "account_id",
+    "stage",
+    "kind",
+    "is_open",
+    "currency",
+    "amount_minor",
+    "list_amount_minor",
+    "probability_override",
+    "forecast_category",
+    "forecast_day",
+    "create_day",
+    "close_day",
+    "loss_reason",
+    "competitor",
+    "competitor_key",
+    "prior_contract_minor",
+    "version",
+    "body",
+    "id",
+];
 
-/// Placeholders for `count` parameters bound in order, starting at the `first`. SQLite gets
-/// anonymous `?`: sqlx looks each named parameter's name up, and SQLite finds a name by
-/// walking the list of all of them, so a statement of a few hundred `$n` spends its time
-/// there (measured: a tenth of the writer's time inserting 16 rows at once).
-fn sequential(backend: Backend, first: usize, count: usize) -> String {
-    match backend {
-        Backend::Sqlite => vec!["?"; count].join(", "),
-        Backend::Postgres => placeholders(first, count),
-    }
-}
+static INSERT: MultiRowInsert =
+    MultiRowInsert::new("opportunities", INSERT_COLUMNS, MAX_INSERT_ROWS);
 
-/// Statement texts that depend on a size and the backend, written once.
-struct Statements {
-    /// Per row count `n` up to [`MAX_INSERT_ROWS`], at `n - 1`, the insert of `n` rows.
-    insert: Vec<String>,
-    /// Per [`IN_LIST_SIZES`], the read of that many documents.
-    select: Vec<String>,
-}
-
-impl Statements {
-    fn new(backend: Backend) -> Statements {
-        let insert = (1..=MAX_INSERT_ROWS)
-            .map(|size| {
-                let rows = (0..size)
-                    .map(|r| {
-                        format!(
-                            "({})",
-                            sequential(backend, r * ROW_PARAMETERS + 1, ROW_PARAMETERS)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("INSERT INTO opportunities ({COLUMNS}, body, id) VALUES {rows}")
-            })
-            .collect();
-        let select = IN_LIST_SIZES
-            .iter()
-            .map(|&size| {
-                format!(
-                    "SELECT id, body FROM opportunities WHERE id IN ({})",
-                    sequential(backend, 1, size)
-                )
-            })
-            .collect();
-        Statements { insert, select }
-    }
-
-    fn of(backend: Backend) -> &'static Statements {
-        static SQLITE: LazyLock<Statements> = LazyLock::new(|| Statements::new(Backend::Sqlite));
-        static POSTGRES: LazyLock<Statements> =
-            LazyLock::new(|| Statements::new(Backend::Postgres));
-        match backend {
-            Backend::Sqlite => &SQLITE,
-            Backend::Postgres => &POSTGRES,
-        }
-    }
+/// A new opportunity with its stored document, ready to insert.
+pub struct NewRow {
+    /// The opportunity.
+    pub opportunity: Opportunity,
+    /// Its document ([`Store::document`]), encoded before any transaction starts.
+    pub document: Vec<u8>,
 }
 
 /// The update of an opportunity's columns at an expected version.
@@ -271,10 +248,13 @@ static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl Store {
-    /// A store over `db` (migrated by the caller).
+    /// A store over `db` (migrated by the caller). Must run inside the tokio runtime.
     pub fn new(db: Db) -> Self {
-        let slots = (db.pool().options().get_max_connections() / 4).max(1) as usize;
+        let slots = (db.reads().options().get_max_connections() / 4).max(1) as usize;
         Store {
+            // GetOpportunity is the hottest read: coalesced, and on SQLite read on the calling
+            // thread (see the kit's `KeyedReads` for what that measured).
+            documents: KeyedReads::new(&db, "opportunities", "id", "body", READ_BATCH),
             db,
             report_slots: Arc::new(Semaphore::new(slots)),
         }
@@ -292,17 +272,9 @@ impl Store {
         &self.db
     }
 
-    /// Inserts a new opportunity in the caller's transaction.
-    ///
-    /// # Errors
-    /// ALREADY_EXISTS on a duplicate id; database errors.
-    pub async fn insert(&self, conn: &mut AnyConnection, o: &Opportunity) -> Result<(), Problem> {
-        self.insert_rows(conn, &[(o, encode(o)?)]).await
-    }
-
-    /// Inserts new opportunities with their documents ([`Store::document`]) in the caller's
-    /// transaction, many rows per statement. The documents are encoded beforehand so the
-    /// encoding happens outside the transaction.
+    /// Inserts new opportunities with their documents on `conn` (a transaction, or a writer
+    /// connection for one statement), many rows per statement. The documents are encoded
+    /// beforehand so the encoding happens outside any transaction.
     ///
     /// # Errors
     /// ALREADY_EXISTS on a duplicate id (nothing of the statement is inserted then); database
@@ -310,55 +282,27 @@ impl Store {
     pub async fn insert_rows(
         &self,
         conn: &mut AnyConnection,
-        rows: &[(&Opportunity, Vec<u8>)],
+        rows: &[&NewRow],
     ) -> Result<(), Problem> {
         for chunk in rows.chunks(MAX_INSERT_ROWS) {
-            self.insert_query(chunk)
-                .execute(&mut *conn)
-                .await
-                .map_err(insert_error)?;
-            for (o, _) in chunk {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(
+                INSERT.statement(self.db.sql(), chunk.len()),
+            ));
+            for row in chunk {
+                query = bind_columns(query, &row.opportunity)
+                    .bind(row.document.clone())
+                    .bind(row.opportunity.id.clone());
+            }
+            query.execute(&mut *conn).await.map_err(insert_error)?;
+            for row in chunk {
+                let o = &row.opportunity;
                 self.append_changes(conn, o, &o.stage_history).await?;
             }
         }
         Ok(())
     }
 
-    /// Inserts opportunities just created (no stage history yet), at most
-    /// [`MAX_INSERT_ROWS`], as one statement outside any transaction: a statement is atomic
-    /// on its own and commits as it ends, so the whole write is one round trip.
-    ///
-    /// # Errors
-    /// ALREADY_EXISTS on a duplicate id (nothing is inserted then); INTERNAL when the rows do
-    /// not fit one statement or carry history; database errors.
-    pub async fn insert_new(&self, rows: &[(&Opportunity, Vec<u8>)]) -> Result<(), Problem> {
-        if rows.len() > MAX_INSERT_ROWS || rows.iter().any(|(o, _)| !o.stage_history.is_empty()) {
-            return Err(Problem::internal(format!(
-                "{} opportunities do not fit one insert of new rows",
-                rows.len()
-            )));
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.insert_query(rows)
-            .execute(self.db.writer())
-            .await
-            .map_err(insert_error)?;
-        Ok(())
-    }
-
-    /// The insert of `rows` (one to [`MAX_INSERT_ROWS`]) with its parameters bound.
-    fn insert_query<'q>(&self, rows: &[(&Opportunity, Vec<u8>)]) -> Query<'q, Any, AnyArguments> {
-        let sql = &Statements::of(self.db.backend()).insert[rows.len() - 1];
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-        for (o, body) in rows {
-            query = bind_columns(query, o).bind(body.clone()).bind(o.id.clone());
-        }
-        query
-    }
-
-    /// Reads an opportunity inside a write transaction, locking it on PostgreSQL until commit.
+    /// Reads an opportunity inside a write transaction, keeping it from changing until commit.
     ///
     /// # Errors
     /// Database errors.
@@ -367,11 +311,14 @@ impl Store {
         conn: &mut AnyConnection,
         id: &str,
     ) -> Result<Option<Opportunity>, Problem> {
-        let sql = match self.db.backend() {
-            Backend::Postgres => "SELECT body FROM opportunities WHERE id = $1 FOR UPDATE",
-            Backend::Sqlite => "SELECT body FROM opportunities WHERE id = $1",
-        };
-        let row: Option<(Vec<u8>,)> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+        let sql = format!(
+            "SELECT body FROM opportunities WHERE id = $1{}",
+            self.db.sql().lock_rows()
+        );
+        let row: Option<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
         row.map(|(body,)| decode(&body)).transpose()
     }
 
@@ -436,52 +383,23 @@ impl Store {
         Ok(())
     }
 
+    /// Reads one opportunity's stored document.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get_document(&self, id: &str) -> Result<Option<Vec<u8>>, Problem> {
+        self.documents.get(id).await
+    }
+
     /// Reads one opportunity.
     ///
     /// # Errors
     /// Database errors.
     pub async fn get(&self, id: &str) -> Result<Option<Opportunity>, Problem> {
-        let mut found = self.get_documents(&[id.to_owned()]).await?;
-        found.remove(id).map(|body| decode(&body)).transpose()
-    }
-
-    /// Reads the stored documents of many opportunities at once, by id; missing ids are absent.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn get_documents(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, Problem> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_LIST_SIZES[IN_LIST_SIZES.len() - 1]) {
-            // Pad the list to one of a few sizes (repeating the last id): a handful of distinct
-            // statements stay prepared per connection instead of one per batch size.
-            let size = IN_LIST_SIZES
-                .into_iter()
-                .find(|s| *s >= chunk.len())
-                .expect("chunks fit the largest size");
-            let sql = &Statements::of(self.db.backend()).select
-                [IN_LIST_SIZES.iter().position(|s| *s == size).unwrap_or(0)];
-            let padded = (0..size).map(|i| &chunk[i.min(chunk.len() - 1)]);
-            // SQLite: on this thread (no hand-off to a connection thread).
-            let here = self.db.read_here(|conn| {
-                let mut select = conn.prepare_cached(sql)?;
-                let mut rows = select.query(rusqlite::params_from_iter(padded.clone()))?;
-                while let Some(row) = rows.next()? {
-                    found.insert(row.get(0)?, row.get(1)?);
-                }
-                Ok(())
-            });
-            if let Some(done) = here {
-                done?;
-                continue;
-            }
-            let mut query =
-                sqlx::query_as::<_, (String, Vec<u8>)>(sqlx::AssertSqlSafe(sql.as_str()));
-            for id in padded {
-                query = query.bind(id.clone());
-            }
-            found.extend(query.fetch_all(self.db.pool()).await?);
-        }
-        Ok(found)
+        self.get_document(id)
+            .await?
+            .map(|body| decode(&body))
+            .transpose()
     }
 
     /// The stored document of an opportunity.
@@ -545,7 +463,7 @@ impl Store {
         for v in values {
             query = query.bind(v);
         }
-        let rows = query.fetch_all(self.db.pool()).await?;
+        let rows = query.fetch_all(self.db.reads()).await?;
         rows.iter()
             .map(|r| decode(&r.try_get::<Vec<u8>, _>(0)?))
             .collect()
@@ -643,7 +561,7 @@ impl Store {
             .bind(i64::from(policy.qualification_probability))
             .bind(i64::from(policy.proposal_probability))
             .bind(i64::from(policy.negotiation_probability));
-        let row = q.fetch_one(self.db.pool()).await?;
+        let row = q.fetch_one(self.db.reads()).await?;
         let mut rows = Vec::new();
         for (i, (category, open)) in GROUPS.into_iter().enumerate() {
             let count: i64 = row.try_get(format!("n{i}").as_str())?;
@@ -681,7 +599,7 @@ impl Store {
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?;
         rows.iter()
             .map(|r| {
@@ -714,7 +632,7 @@ impl Store {
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?;
         let mut reasons = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -747,7 +665,7 @@ impl Store {
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?;
         // Spellings of one competitor are merged here, in Rust, so both backends agree on the
         // groups and on the name shown: the most used spelling (ties: the first in order).
@@ -796,7 +714,7 @@ impl Store {
             Self::scope_sql(scope, "close_day", 4)
         );
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?;
         rows.iter()
             .map(|r| {
@@ -842,7 +760,7 @@ impl Store {
         for owner in owners {
             q = q.bind(owner.clone());
         }
-        let rows = q.fetch_all(self.db.pool()).await?;
+        let rows = q.fetch_all(self.db.reads()).await?;
         rows.iter()
             .map(|r| {
                 let stage: String = r.try_get("from_stage")?;
@@ -866,11 +784,29 @@ impl Store {
     pub async fn insert_many(&self, opportunities: &[Opportunity]) -> Result<(), Problem> {
         let rows = opportunities
             .iter()
-            .map(|o| Ok((o, encode(o)?)))
+            .map(|o| {
+                Ok(NewRow {
+                    opportunity: o.clone(),
+                    document: encode(o)?,
+                })
+            })
             .collect::<Result<Vec<_>, Problem>>()?;
-        let mut tx = self.db.begin().await?;
+        let rows: Vec<&NewRow> = rows.iter().collect();
+        let mut tx = self.db.transaction().await?;
         self.insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Insert for Store {
+    type Row = NewRow;
+
+    fn max_rows(&self) -> usize {
+        MAX_INSERT_ROWS
+    }
+
+    async fn insert(&self, conn: &mut AnyConnection, rows: &[&NewRow]) -> Result<(), Problem> {
+        self.insert_rows(conn, rows).await
     }
 }

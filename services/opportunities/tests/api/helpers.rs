@@ -1,102 +1,55 @@
-//! Spawns the real opportunities service on 127.0.0.1:0 with a fresh database (SQLite, or
-//! PostgreSQL when `CLOSELOOP_TEST_DATABASE_URL` is set) and hands out typed clients per caller.
-
-use std::net::SocketAddr;
+//! Spawns the real opportunities service through the kit's test harness (127.0.0.1:0, a fresh
+//! SQLite file, or a PostgreSQL database when `CLOSELOOP_TEST_DATABASE_URL` is set) and hands
+//! out typed clients per caller; the requests and answers every test builds.
 
 use closeloop_kit::Role;
-use closeloop_kit::db::Db;
-use closeloop_kit::testing::{TestDatabase, auth_settings, token};
-use closeloop_opportunities::{Settings, build, load_settings};
+use closeloop_kit::host::Settings;
+use closeloop_kit::testing::{Bearer, TestService};
+use closeloop_opportunities::SERVICE;
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 
-/// Adds a bearer token to every call.
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
+pub use closeloop_kit::testing::{assert_gate, assert_invalid, assert_not_found};
 
 /// A client acting as one caller.
 pub type Client = OpportunityServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// A running service.
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub channel: Channel,
-    /// A separate pool on the service's database, for looking behind the API.
-    pub db: Db,
-    _database: TestDatabase,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), closeloop_opportunities::Error>>>,
+/// The opportunities service, running.
+pub struct TestApp(pub TestService);
+
+impl std::ops::Deref for TestApp {
+    type Target = TestService;
+    fn deref(&self) -> &TestService {
+        &self.0
+    }
 }
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(|_| {}).await
+        TestApp(TestService::spawn(&SERVICE).await)
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let database = TestDatabase::new().await;
-        let mut settings = load_settings(None).expect("default settings load");
-        settings.common.server.listen = "127.0.0.1:0".into();
-        settings.common.database = database.settings.clone();
-        settings.common.auth = auth_settings();
-        adjust(&mut settings);
-        let service = build(settings).await.expect("service builds");
-        let addr = service.local_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(service.run_until(async move {
-            let _ = stopped.await;
-        }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connects");
-        let db = Db::connect(&database.settings).await.expect("test pool");
-        TestApp {
-            addr,
-            channel,
-            db,
-            _database: database,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        TestApp(TestService::spawn_with(&SERVICE, adjust).await)
     }
 
     /// A client calling as `subject` with `roles`.
     pub fn client(&self, subject: &str, roles: &[Role]) -> Client {
-        let value = format!("Bearer {}", token(subject, roles)).parse().unwrap();
-        OpportunityServiceClient::with_interceptor(self.channel.clone(), Bearer(Some(value)))
+        OpportunityServiceClient::new(self.caller(subject, roles))
     }
 
     /// A client sending no token.
     pub fn anonymous(&self) -> Client {
-        OpportunityServiceClient::with_interceptor(self.channel.clone(), Bearer(None))
+        OpportunityServiceClient::new(self.with(Bearer::none()))
     }
 
     /// A client sending this raw `authorization` value.
     pub fn with_authorization(&self, value: &str) -> Client {
-        OpportunityServiceClient::with_interceptor(
-            self.channel.clone(),
-            Bearer(Some(value.parse().unwrap())),
-        )
+        OpportunityServiceClient::new(self.with(Bearer::raw(value)))
     }
 
     pub fn rep(&self, subject: &str) -> Client {
@@ -108,20 +61,14 @@ impl TestApp {
     }
 
     /// Stops the service and waits for it to drain.
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task
-            .take()
-            .unwrap()
-            .await
-            .expect("service task")
-            .expect("service stops cleanly");
+    pub async fn stop(self) {
+        self.0.stop().await
     }
 
-    /// How many CreateContract commands wait in the outbox, and their payloads.
+    /// The commands waiting in the outbox: their method and payload.
     pub async fn outbox(&self) -> Vec<(String, Vec<u8>)> {
         sqlx::query_as("SELECT topic, payload FROM outbox ORDER BY id")
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await
             .unwrap()
     }
@@ -259,40 +206,4 @@ pub fn won() -> pb::CloseOpportunityRequest {
         outcome: pb::Outcome::Won as i32,
         ..Default::default()
     }
-}
-
-/// Asserts INVALID_ARGUMENT naming exactly these fields (in any order).
-#[track_caller]
-pub fn assert_invalid(status: &Status, fields: &[&str]) {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let details = status
-        .get_details_bad_request()
-        .expect("BadRequest details");
-    let mut got: Vec<&str> = details
-        .field_violations
-        .iter()
-        .map(|v| v.field.as_str())
-        .collect();
-    got.sort_unstable();
-    got.dedup();
-    let mut want = fields.to_vec();
-    want.sort_unstable();
-    assert_eq!(got, want, "{status:?}");
-}
-
-/// Asserts FAILED_PRECONDITION whose violations include the gate (and, if given, subject).
-#[track_caller]
-pub fn assert_gate(status: &Status, gate: &str, subject: Option<&str>) {
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    let details = status
-        .get_details_precondition_failure()
-        .expect("PreconditionFailure details");
-    assert!(
-        details
-            .violations
-            .iter()
-            .any(|v| v.r#type == gate && subject.is_none_or(|s| v.subject == s)),
-        "gate {gate} / {subject:?} not in {:?}",
-        details.violations
-    );
 }

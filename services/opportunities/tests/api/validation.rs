@@ -315,9 +315,9 @@ async fn control_characters_in_filters_and_forged_page_tokens_are_refused() {
         let err = max.list_opportunities(request).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     }
-    // A token carrying a key that is not an opportunity id, with the right filter fingerprint.
-    let forged = closeloop_kit::paging::encode(
-        &"0\u{0}".to_string(),
+    // A token made by someone who knows the format but not the service's key.
+    let forged = closeloop_kit::paging::PageTokens::with_key([0; 32]).encode(
+        &"0".to_string(),
         closeloop_opportunities::store::ListFilter::default().fingerprint(),
     );
     let err = max
@@ -340,4 +340,53 @@ async fn control_characters_in_filters_and_forged_page_tokens_are_refused() {
         .await
         .unwrap_err();
     assert_invalid(&err, &["owners[1]"]);
+}
+
+#[tokio::test]
+async fn every_one_character_change_of_a_page_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    for title in ["First", "Second"] {
+        create(&mut ana, title).await;
+    }
+    let first = ana
+        .list_opportunities(pb::ListOpportunitiesRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let token = first.next_page_token;
+    assert!(!token.is_empty());
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut tried = 0;
+    for i in 0..token.len() {
+        for c in alphabet.chars().filter(|c| !token[i..].starts_with(*c)) {
+            let mut changed = token.clone();
+            changed.replace_range(i..i + 1, &c.to_string());
+            let err = ana
+                .list_opportunities(pb::ListOpportunitiesRequest {
+                    page_size: 1,
+                    page_token: changed,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_invalid(&err, &["page_token"]);
+            tried += 1;
+        }
+    }
+    assert_eq!(tried, token.len() * 63);
+    // The token itself still reads the second page.
+    let second = ana
+        .list_opportunities(pb::ListOpportunitiesRequest {
+            page_size: 1,
+            page_token: token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.opportunities[0].title, "Second");
 }

@@ -1,9 +1,16 @@
-//! Test support: a fresh database per test on the backend the run targets, and tokens.
+//! Test support any service reuses: a fresh database per test on the backend the run targets
+//! ([`TestDatabase`]), the service itself spawned through the host on port 0 against it
+//! ([`TestService`]), clients that send a bearer token ([`Bearer`]), and assertions on the rich
+//! error details ([`assert_invalid`], [`assert_gate`], [`assert_not_found`]).
 //!
 //! The suite runs on SQLite by default. With `CLOSELOOP_TEST_DATABASE_URL=postgres://…` (a
 //! server the tests may create databases on), every test gets its own PostgreSQL database
 //! instead, dropped when the test ends. A PostgreSQL run that cannot reach the server fails; it
 //! never falls back to SQLite.
+
+mod service;
+
+pub use service::{Bearer, TestService, assert_gate, assert_invalid, assert_not_found};
 
 use std::time::Duration;
 
