@@ -15,7 +15,7 @@ use closeloop_kit::paging::PageTokens;
 use closeloop_kit::settings::DatabaseSettings;
 use closeloop_kit::time::date_of_micros;
 use closeloop_kit::types::{CurrencyCode, Email, Money};
-use closeloop_opportunities::api::convert;
+use closeloop_opportunities::api::responses;
 use closeloop_opportunities::domain::opportunity::{
     Actor, Closing, Contact, DisqualificationReason, EvaluationProcess, EvaluationStep, Kind,
     LossReason, NewLineItem, NewOpportunity, NextStep, Objective, Opportunity, Outcome, Party,
@@ -240,7 +240,7 @@ impl Dataset {
         let (new, owner) = new_opportunity(&mut rng, self.now_micros);
         let o = Opportunity::create(String::new(), new, owner, Stage::Prospecting, 0)
             .expect("generated opportunities are valid");
-        let full = convert::opportunity(o, &Policy::default());
+        let full = responses::opportunity(o, &Policy::default());
         pb::Opportunity {
             account: full.account,
             owner: full.owner,
@@ -427,7 +427,7 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
         if batch == 0 {
             let total: usize = opportunities
                 .iter()
-                .map(|o| convert::opportunity(o.clone(), &policy).encoded_len())
+                .map(|o| responses::opportunity(o.clone(), &policy).encoded_len())
                 .sum();
             encoded_bytes = total / opportunities.len().max(1);
         }
@@ -524,7 +524,7 @@ mod tests {
         let dataset = Dataset::new(10, 1_780_000_000_000_000);
         for seq in 0..200 {
             let request = dataset.create_request(seq);
-            convert::new_opportunity(Some(&request)).unwrap();
+            closeloop_opportunities::api::requests::new_opportunity(Some(&request)).unwrap();
         }
     }
 }

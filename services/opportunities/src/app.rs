@@ -31,8 +31,8 @@ pub struct App {
     creates: GroupCommit<NewRow>,
 }
 
-/// The resource type name used in NOT_FOUND details.
-pub const RESOURCE: &str = "closeloop.opportunities.v1.Opportunity";
+/// The resource NOT_FOUND names (the API gives it its type name).
+pub const RESOURCE: &str = "opportunity";
 
 /// Which opportunity a change is for, and under which conditions.
 pub struct Target<'a> {

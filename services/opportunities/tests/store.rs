@@ -5,15 +5,16 @@ use closeloop_kit::Problem;
 use closeloop_kit::db::Db;
 use closeloop_kit::testing::TestDatabase;
 use closeloop_kit::time::epoch_days;
-use closeloop_kit::types::{CurrencyCode, Money};
+use closeloop_kit::types::{CurrencyCode, Email, Money};
 use closeloop_opportunities::domain::opportunity::{
-    Actor, Closing, EvaluationProcess, Kind, LossReason, NewLineItem, NewOpportunity, Opportunity,
-    Outcome, Party, QualificationAnswers, Source,
+    Actor, Closing, Contact, EvaluationProcess, EvaluationStep, Kind, LossReason, NewLineItem,
+    NewOpportunity, NextStep, Objective, Opportunity, Outcome, Party, QualificationAnswers, Source,
+    Stakeholder, StakeholderRole,
 };
 use closeloop_opportunities::domain::policy::Policy;
 use closeloop_opportunities::domain::stage::{ForecastCategory, Stage};
 use closeloop_opportunities::store::{
-    ListFilter, MAX_INSERT_ROWS, MIGRATIONS, NewRow, ReportScope, Store,
+    ListFilter, MAX_INSERT_ROWS, MIGRATIONS, NewRow, ReportScope, Store, document,
 };
 use time::macros::date;
 
@@ -156,21 +157,155 @@ async fn inserted_opportunities_read_back_whole() {
     ));
 }
 
+/// An opportunity with every part filled, built the same way by the build that wrote the stored
+/// fixtures and by this one.
+fn full_opportunity() -> Opportunity {
+    let eur = CurrencyCode::parse("EUR").unwrap();
+    let p = Policy::default();
+    let rep = Actor {
+        subject: "ana".into(),
+        role: "sales_rep".into(),
+    };
+    let new = NewOpportunity {
+        account: Party {
+            account_id: "acme".into(),
+            display_name: "Acme".into(),
+        },
+        owner: "ana".into(),
+        title: "Full".into(),
+        description: "Everything filled".into(),
+        kind: Kind::Renewal,
+        source: Source::Referral,
+        currency: eur,
+        expected_close_date: date!(2026 - 12 - 15),
+        stakeholders: vec![Stakeholder {
+            contact: Contact {
+                display_name: "Dana".into(),
+                email: Email::parse("dana@acme.example").unwrap(),
+                phone: "+1 555".into(),
+                title: "CFO".into(),
+            },
+            role: StakeholderRole::EconomicBuyer,
+            primary: true,
+        }],
+        objectives: vec![Objective {
+            description: "Faster close".into(),
+            success_measure: "5 days".into(),
+        }],
+        evaluation: EvaluationProcess {
+            criteria: vec!["price".into()],
+            steps: vec![EvaluationStep {
+                description: "demo".into(),
+                due_date: Some(date!(2026 - 10 - 01)),
+                completed: true,
+            }],
+            time_frame: Some((date!(2026 - 09 - 01), date!(2026 - 11 - 30))),
+        },
+        next_step: Some(NextStep {
+            description: "sign".into(),
+            due_date: None,
+        }),
+        prior_contract_value: Some(Money::new(eur, 50_000)),
+        referring_account: Some(Party {
+            account_id: "globex".into(),
+            display_name: "Globex".into(),
+        }),
+        probability_override: Some(40),
+        forecast_override: None,
+    };
+    let mut o = Opportunity::create(
+        "0190-full".into(),
+        new,
+        "ana".into(),
+        Stage::Prospecting,
+        1_000,
+    )
+    .unwrap();
+    o.add_line_item(
+        NewLineItem {
+            product_id: "seat".into(),
+            product_name: "Seat".into(),
+            quantity: 10,
+            list_unit: Money::new(eur, 1_200),
+            sold_unit: Money::new(eur, 900),
+            unit_cost: Money::new(eur, 100),
+        },
+        2_000,
+    )
+    .unwrap();
+    let manager = Actor {
+        subject: "max".into(),
+        role: "sales_manager".into(),
+    };
+    o.approve_discount("li-1", "strategic".into(), manager, &p, 3_000)
+        .unwrap();
+    o.move_to(Stage::Qualification, rep.clone(), &p, 4_000)
+        .unwrap();
+    o.qualify(
+        QualificationAnswers {
+            client_benefit: true,
+            realistic_expectations: true,
+            mature_partner: true,
+            notes: "ok".into(),
+        },
+        rep.clone(),
+        5_000,
+    )
+    .unwrap();
+    o.move_to(Stage::Proposal, rep.clone(), &p, 6_000).unwrap();
+    o.move_to(Stage::Negotiation, rep.clone(), &p, 7_000)
+        .unwrap();
+    o.close(
+        Closing {
+            outcome: Outcome::Won,
+            close_date: Some(date!(2026 - 06 - 01)),
+            loss_reason: None,
+            disqualification_reason: None,
+            competitor: String::new(),
+            notes: "signed".into(),
+        },
+        rep,
+        &p,
+        date!(2026 - 06 - 01),
+        8_000,
+    )
+    .unwrap();
+    o
+}
+
+/// Documents stored by earlier builds, kept as files: compact (arrays, before the format byte
+/// and before approvals were kept whole) and with field names (maps).
+const V1_COMPACT: &[u8] = include_bytes!("fixtures/v1-compact.msgpack");
+const V1_NAMED: &[u8] = include_bytes!("fixtures/v1-named.msgpack");
+
 #[test]
-fn documents_are_compact_and_those_written_with_field_names_still_read() {
-    let mut o = opportunity("0001", "ana", Kind::Renewal, "acme");
-    priced(&mut o, 1_200);
-    win(&mut o, &Policy::default());
-    let compact = Store::document(&o).unwrap();
-    let named = rmp_serde::to_vec_named(&o).unwrap();
+fn documents_stored_by_earlier_builds_still_read_after_fields_were_added() {
+    let o = full_opportunity();
+    // The line item's approval then was one field; it is now the first of its history.
+    assert_eq!(o.line_items[0].approvals.len(), 1);
+    assert_eq!(document::decode(V1_COMPACT).unwrap(), o);
+    assert_eq!(document::decode(V1_NAMED).unwrap(), o);
+}
+
+#[test]
+fn documents_are_compact_carry_their_format_and_refuse_unknown_ones() {
+    let o = full_opportunity();
+    let stored = document::encode(&o).unwrap();
+    assert_eq!(stored[0], 1, "format 1");
     assert!(
-        compact.len() * 3 < named.len() * 2,
+        stored.len() * 3 < V1_NAMED.len() * 2,
         "{} bytes compact, {} with names",
-        compact.len(),
-        named.len()
+        stored.len(),
+        V1_NAMED.len()
     );
-    assert_eq!(Store::parse_document(&compact).unwrap(), o);
-    assert_eq!(Store::parse_document(&named).unwrap(), o);
+    assert_eq!(document::decode(&stored).unwrap(), o);
+    let mut future = stored.clone();
+    future[0] = 2;
+    assert!(matches!(
+        document::decode(&future),
+        Err(Problem::Internal(_))
+    ));
+    assert!(matches!(document::decode(&[]), Err(Problem::Internal(_))));
 }
 
 /// Databases made before documents moved into the opportunities table keep their documents.
@@ -184,28 +319,27 @@ async fn documents_of_the_two_table_layout_survive_the_migration() {
         postgres: &MIGRATIONS.postgres[..1],
     };
     db.migrate(&first).await.unwrap();
-    let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
-    priced(&mut o, 1_100);
+    let o = full_opportunity();
     let mut tx = db.transaction().await.unwrap();
     sqlx::query(
         "INSERT INTO opportunities (id, owner, account_id, stage, kind, is_open, currency, \
          amount_minor, list_amount_minor, forecast_category, forecast_day, create_day, \
          competitor, competitor_key, version) \
-         VALUES ('0001', 'ana', 'acme', 'PROSPECTING', 'NEW_BUSINESS', 1, 'EUR', 1100, 1200, \
-         'PIPELINE', 0, 0, '', '', 1)",
+         VALUES ('0190-full', 'ana', 'acme', 'CLOSED_WON', 'RENEWAL', 0, 'EUR', 9000, 12000, \
+         'CLOSED', 0, 0, '', '', 6)",
     )
     .execute(&mut *tx)
     .await
     .unwrap();
-    sqlx::query("INSERT INTO opportunity_documents (id, body) VALUES ('0001', $1)")
-        .bind(rmp_serde::to_vec_named(&o).unwrap())
+    sqlx::query("INSERT INTO opportunity_documents (id, body) VALUES ('0190-full', $1)")
+        .bind(V1_NAMED.to_vec())
         .execute(&mut *tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
     db.migrate(&MIGRATIONS).await.unwrap();
     let store = Store::new(db);
-    assert_eq!(store.get("0001").await.unwrap(), Some(o.clone()));
+    assert_eq!(store.get("0190-full").await.unwrap(), Some(o.clone()));
     let listed = store.list(&ListFilter::default(), None, 10).await.unwrap();
     assert_eq!(listed, [o]);
 }

@@ -132,6 +132,30 @@ impl Problem {
         }
     }
 
+    /// The same problem in the API's words: each field (of a violation) and resource type (of
+    /// NOT_FOUND) named by the domain is replaced by its name in the API, from tables of
+    /// `(domain name, API name)` pairs. Names not in the tables pass unchanged.
+    pub fn rename(self, fields: &[(&str, &str)], resources: &[(&str, &'static str)]) -> Problem {
+        match self {
+            Problem::InvalidArgument(mut violations) => {
+                for v in &mut violations {
+                    if let Some((_, api)) = fields.iter().find(|(domain, _)| *domain == v.field) {
+                        v.field = (*api).to_owned();
+                    }
+                }
+                Problem::InvalidArgument(violations)
+            }
+            Problem::NotFound { resource, name } => Problem::NotFound {
+                resource: resources
+                    .iter()
+                    .find(|(domain, _)| *domain == resource)
+                    .map_or(resource, |(_, api)| api),
+                name,
+            },
+            other => other,
+        }
+    }
+
     /// The gRPC status a client receives. This is the table: each problem kind has exactly one
     /// code, and its details carry what a client needs to act on it.
     pub fn into_status(self) -> Status {

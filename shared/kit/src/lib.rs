@@ -10,6 +10,7 @@ pub mod batch;
 pub mod client;
 pub mod convert;
 pub mod db;
+pub mod enums;
 pub mod error;
 pub mod host;
 pub mod idempotency;

@@ -1,7 +1,10 @@
 //! gRPC handlers for `closeloop.opportunities.v1.OpportunityService`: each one reads the caller,
-//! parses the request ([`convert`]), calls the application, and converts the answer back.
+//! parses the request ([`requests`]), calls the application, and builds the answer
+//! ([`responses`]). The domain's refusals are renamed into the API's words on the way out.
 
-pub mod convert;
+pub mod enums;
+pub mod requests;
+pub mod responses;
 
 use closeloop_kit::convert::{date_range, date_range_to_proto, duration, money_to_proto};
 use closeloop_kit::paging::{self, PageTokens};
@@ -13,6 +16,7 @@ use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_server::OpportunityService;
 use tonic::{Request, Response, Status};
 
+use self::enums::wire;
 use crate::app::{App, Target};
 use crate::domain::access::{self, Action};
 use crate::domain::opportunity::{Actor, Kind, Opportunity};
@@ -34,7 +38,7 @@ impl Api {
     }
 
     fn respond(&self) -> impl FnOnce(&Opportunity) -> pb::Opportunity + '_ {
-        move |o| convert::opportunity(o.clone(), &self.app.policy)
+        move |o| responses::opportunity(o.clone(), &self.app.policy)
     }
 
     /// Applies `change` to the target and answers with the changed opportunity.
@@ -43,9 +47,20 @@ impl Api {
         target: Target<'_>,
         change: impl FnOnce(&mut Opportunity, i64) -> Result<(), Problem>,
     ) -> Result<Response<pb::Opportunity>, Status> {
-        let updated = self.app.change(target, change, self.respond()).await?;
+        let updated = self
+            .app
+            .change(target, change, self.respond())
+            .await
+            .map_err(in_api_words)?;
         Ok(Response::new(updated))
     }
+}
+
+/// A refusal of the application, its domain names replaced by the API's.
+fn in_api_words(problem: Problem) -> Status {
+    problem
+        .rename(requests::FIELDS, requests::RESOURCES)
+        .into_status()
 }
 
 /// The opportunity a mutating call names in `field` (`opportunities/{id}`), once the caller is
@@ -60,7 +75,7 @@ fn target<'a>(
     access::require_role(&call.principal, action)?;
     Ok(Target {
         principal: &call.principal,
-        id: convert::opportunity_id(field, name)?,
+        id: requests::opportunity_id(field, name)?,
         etag,
         action,
         key: call.key.as_ref(),
@@ -91,7 +106,7 @@ fn report(
         v.add("owners", "at most 100 owners");
     }
     for (i, owner) in owners.iter().enumerate() {
-        if let Err(e) = closeloop_kit::types::identifier(owner, convert::MAX_ID) {
+        if let Err(e) = closeloop_kit::types::identifier(owner, requests::MAX_ID) {
             v.add(format!("owners[{i}]"), e);
         }
     }
@@ -136,10 +151,10 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         access::require_role(&call.principal, Action::Create)?;
         let r = request.get_ref();
-        let new = convert::new_opportunity(r.opportunity.as_ref())?;
+        let new = requests::new_opportunity(r.opportunity.as_ref())?;
         let initial = match r.initial_stage {
             0 => Stage::Prospecting,
-            s => convert::stage(s).map_err(|e| Problem::invalid("initial_stage", e))?,
+            s => requests::stage(s).map_err(|e| Problem::invalid("initial_stage", e))?,
         };
         let created = self
             .app
@@ -150,7 +165,8 @@ impl OpportunityService for Api {
                 call.key.as_ref(),
                 self.respond(),
             )
-            .await?;
+            .await
+            .map_err(in_api_words)?;
         Ok(Response::new(created))
     }
 
@@ -159,9 +175,9 @@ impl OpportunityService for Api {
         request: Request<pb::GetOpportunityRequest>,
     ) -> Result<Response<pb::Opportunity>, Status> {
         let principal = reader(&request)?;
-        let id = convert::opportunity_id("name", &request.get_ref().name)?;
-        let o = self.app.get(&principal, &id).await?;
-        Ok(Response::new(convert::opportunity(o, &self.app.policy)))
+        let id = requests::opportunity_id("name", &request.get_ref().name)?;
+        let o = self.app.get(&principal, &id).await.map_err(in_api_words)?;
+        Ok(Response::new(responses::opportunity(o, &self.app.policy)))
     }
 
     async fn list_opportunities(
@@ -177,20 +193,20 @@ impl OpportunityService for Api {
         );
         let stage = match r.stage {
             0 => None,
-            s => v.check("stage", convert::stage(s)),
+            s => v.check("stage", requests::stage(s)),
         };
         let kind = match r.kind {
             0 => None,
-            k => v.check("kind", convert::kind(k)),
+            k => v.check("kind", requests::kind(k)),
         };
         let requested_owner = v.check(
             "owner",
-            convert::filter("owner", &r.owner)
+            requests::filter("owner", &r.owner)
                 .map_err(|_| "1 to 128 characters, no control characters"),
         );
         let account_id = v.check(
             "account_id",
-            convert::filter("account_id", &r.account_id)
+            requests::filter("account_id", &r.account_id)
                 .map_err(|_| "1 to 128 characters, no control characters"),
         );
         let (requested_owner, account_id) = v.values((requested_owner, account_id))?;
@@ -219,7 +235,7 @@ impl OpportunityService for Api {
         Ok(Response::new(pb::ListOpportunitiesResponse {
             opportunities: rows
                 .into_iter()
-                .map(|o| convert::opportunity(o, &self.app.policy))
+                .map(|o| responses::opportunity(o, &self.app.policy))
                 .collect(),
             next_page_token,
         }))
@@ -236,7 +252,7 @@ impl OpportunityService for Api {
             .as_ref()
             .ok_or_else(|| Problem::invalid("opportunity", "required"))?;
         let target = target(&call, Action::Change, "opportunity.name", &o.name, &o.etag)?;
-        let patch = convert::patch(o, request.get_ref().update_mask.as_ref())?;
+        let patch = requests::patch(o, request.get_ref().update_mask.as_ref())?;
         let principal = &call.principal;
         self.apply(target, |opp, now| {
             if let Some(owner) = &patch.owner
@@ -256,7 +272,7 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
         let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
-        let item = convert::new_line_item(r.line_item.as_ref())?;
+        let item = requests::new_line_item(r.line_item.as_ref())?;
         self.apply(target, |opp, now| opp.add_line_item(item, now).map(drop))
             .await
     }
@@ -272,8 +288,8 @@ impl OpportunityService for Api {
             .line_item
             .as_ref()
             .ok_or_else(|| Problem::invalid("line_item", "required"))?;
-        let line_item_id = convert::line_item_id("line_item.line_item_id", &li.line_item_id)?;
-        let patch = convert::line_item_patch(li, r.update_mask.as_ref())?;
+        let line_item_id = requests::line_item_id("line_item.line_item_id", &li.line_item_id)?;
+        let patch = requests::line_item_patch(li, r.update_mask.as_ref())?;
         self.apply(target, |opp, now| {
             opp.update_line_item(&line_item_id, patch, now)
         })
@@ -287,7 +303,7 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
         let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
-        let line_item_id = convert::line_item_id("line_item_id", &r.line_item_id)?;
+        let line_item_id = requests::line_item_id("line_item_id", &r.line_item_id)?;
         self.apply(target, |opp, now| opp.remove_line_item(&line_item_id, now))
             .await
     }
@@ -299,7 +315,7 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
         let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
-        let answers = convert::qualification(r.qualification.as_ref())?;
+        let answers = requests::qualification(r.qualification.as_ref())?;
         let actor = Actor::of(&call.principal);
         self.apply(target, |opp, now| opp.qualify(answers, actor, now))
             .await
@@ -312,7 +328,7 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
         let target = target(&call, Action::ApproveDiscount, "name", &r.name, &r.etag)?;
-        let (line_item_id, reason) = convert::approval(r)?;
+        let (line_item_id, reason) = requests::approval(r)?;
         let actor = Actor::of(&call.principal);
         let policy = &self.app.policy;
         self.apply(target, |opp, now| {
@@ -328,7 +344,7 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
         let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
-        let to = convert::stage(r.stage).map_err(|e| Problem::invalid("stage", e))?;
+        let to = requests::stage(r.stage).map_err(|e| Problem::invalid("stage", e))?;
         let actor = Actor::of(&call.principal);
         let policy = &self.app.policy;
         self.apply(target, |opp, now| opp.move_to(to, actor, policy, now))
@@ -342,7 +358,7 @@ impl OpportunityService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         let r = request.get_ref();
         let target = target(&call, Action::Change, "name", &r.name, &r.etag)?;
-        let closing = convert::closing(r)?;
+        let closing = requests::closing(r)?;
         let actor = Actor::of(&call.principal);
         let policy = &self.app.policy;
         let today = closeloop_kit::time::today();
@@ -378,7 +394,7 @@ impl OpportunityService for Api {
                 .buckets
                 .iter()
                 .map(|b| pb::ForecastBucket {
-                    category: convert::category_to_proto(b.category) as i32,
+                    category: wire::<pb::ForecastCategory, _>(b.category),
                     count: b.count,
                     amount: report.money(b.amount),
                     weighted_amount: report.money(b.weighted),
@@ -425,7 +441,7 @@ impl OpportunityService for Api {
             by_loss_reason: reports::rank_reasons(reasons)
                 .into_iter()
                 .map(|x| pb::LossReasonFigures {
-                    reason: convert::loss_reason_to_proto(x.reason) as i32,
+                    reason: wire::<pb::LossReason, _>(x.reason),
                     count: x.count,
                     amount: report.money(x.amount),
                 })
@@ -441,11 +457,7 @@ impl OpportunityService for Api {
             by_kind: Kind::ALL
                 .into_iter()
                 .map(|k| pb::KindFigures {
-                    kind: match k {
-                        Kind::NewBusiness => pb::OpportunityKind::NewBusiness,
-                        Kind::Expansion => pb::OpportunityKind::Expansion,
-                        Kind::Renewal => pb::OpportunityKind::Renewal,
-                    } as i32,
+                    kind: wire::<pb::OpportunityKind, _>(k),
                     figures: Some(figures(reports::win_loss(&outcomes, |row| row.kind == k))),
                 })
                 .collect(),
@@ -511,7 +523,7 @@ impl OpportunityService for Api {
             stages: reports::stage_durations(&rows)
                 .into_iter()
                 .map(|d| pb::StageDuration {
-                    stage: convert::stage_to_proto(d.stage) as i32,
+                    stage: wire::<pb::Stage, _>(d.stage),
                     exits: d.exits,
                     average: Some(duration(d.average_micros)),
                     max: Some(duration(d.max_micros)),

@@ -1,25 +1,27 @@
 //! The stage machine: which stage may follow which, and which gates each move must pass. One
 //! table ([`transition`]), tested for every (from, to) pair.
 
-use serde::{Deserialize, Serialize};
+use closeloop_kit::codes;
 
-/// Where an opportunity stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Stage {
-    /// Open: first contact.
-    Prospecting,
-    /// Open: is this a good deal?
-    Qualification,
-    /// Open: a priced proposal is out.
-    Proposal,
-    /// Open: negotiating terms and price.
-    Negotiation,
-    /// Closed: the client bought.
-    ClosedWon,
-    /// Closed: the client did not buy.
-    ClosedLost,
-    /// Closed: not a fit for us.
-    Disqualified,
+codes! {
+    /// Where an opportunity stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Stage {
+        /// Open: first contact.
+        Prospecting = "PROSPECTING",
+        /// Open: is this a good deal?
+        Qualification = "QUALIFICATION",
+        /// Open: a priced proposal is out.
+        Proposal = "PROPOSAL",
+        /// Open: negotiating terms and price.
+        Negotiation = "NEGOTIATION",
+        /// Closed: the client bought.
+        ClosedWon = "CLOSED_WON",
+        /// Closed: the client did not buy.
+        ClosedLost = "CLOSED_LOST",
+        /// Closed: not a fit for us.
+        Disqualified = "DISQUALIFIED",
+    }
 }
 
 /// A gate a move must pass (its name is what clients see in `PreconditionFailure.type`).
@@ -69,17 +71,6 @@ const CLOSE_WON: &[Gate] = &[
 ];
 
 impl Stage {
-    /// Every stage, open ones first.
-    pub const ALL: [Stage; 7] = [
-        Stage::Prospecting,
-        Stage::Qualification,
-        Stage::Proposal,
-        Stage::Negotiation,
-        Stage::ClosedWon,
-        Stage::ClosedLost,
-        Stage::Disqualified,
-    ];
-
     /// The open stages, in pipeline order.
     pub const OPEN: [Stage; 4] = [
         Stage::Prospecting,
@@ -107,24 +98,6 @@ impl Stage {
     /// Whether the stage is past qualification (PROPOSAL or NEGOTIATION).
     pub fn is_past_qualification(self) -> bool {
         self.pipeline_position().is_some_and(|p| p >= 2)
-    }
-
-    /// Storage code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Stage::Prospecting => "PROSPECTING",
-            Stage::Qualification => "QUALIFICATION",
-            Stage::Proposal => "PROPOSAL",
-            Stage::Negotiation => "NEGOTIATION",
-            Stage::ClosedWon => "CLOSED_WON",
-            Stage::ClosedLost => "CLOSED_LOST",
-            Stage::Disqualified => "DISQUALIFIED",
-        }
-    }
-
-    /// Parses a storage code.
-    pub fn from_code(code: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.code() == code)
     }
 }
 
@@ -163,47 +136,24 @@ pub fn transition(from: Stage, to: Stage) -> Transition {
     }
 }
 
-/// Forecast category: where an opportunity's amount goes in a forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ForecastCategory {
-    /// Early.
-    Pipeline,
-    /// Could close this period.
-    BestCase,
-    /// Committed by the salesperson.
-    Commit,
-    /// Won.
-    Closed,
-    /// Left out.
-    Omitted,
+codes! {
+    /// Forecast category: where an opportunity's amount goes in a forecast.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum ForecastCategory {
+        /// Early.
+        Pipeline = "PIPELINE",
+        /// Could close this period.
+        BestCase = "BEST_CASE",
+        /// Committed by the salesperson.
+        Commit = "COMMIT",
+        /// Won.
+        Closed = "CLOSED",
+        /// Left out.
+        Omitted = "OMITTED",
+    }
 }
 
 impl ForecastCategory {
-    /// Every category, in report order.
-    pub const ALL: [ForecastCategory; 5] = [
-        ForecastCategory::Pipeline,
-        ForecastCategory::BestCase,
-        ForecastCategory::Commit,
-        ForecastCategory::Closed,
-        ForecastCategory::Omitted,
-    ];
-
-    /// Storage code.
-    pub fn code(self) -> &'static str {
-        match self {
-            ForecastCategory::Pipeline => "PIPELINE",
-            ForecastCategory::BestCase => "BEST_CASE",
-            ForecastCategory::Commit => "COMMIT",
-            ForecastCategory::Closed => "CLOSED",
-            ForecastCategory::Omitted => "OMITTED",
-        }
-    }
-
-    /// Parses a storage code.
-    pub fn from_code(code: &str) -> Option<ForecastCategory> {
-        ForecastCategory::ALL.into_iter().find(|c| c.code() == code)
-    }
-
     /// The category a stage puts an opportunity in by default.
     pub fn default_for(stage: Stage) -> ForecastCategory {
         match stage {

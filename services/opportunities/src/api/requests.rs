@@ -1,27 +1,39 @@
-//! Proto ↔ domain. Requests are parsed here, once: every bad field becomes a field violation
-//! naming its path, and the domain only ever sees valid values.
+//! Requests parsed into domain values, once: every bad field becomes a field violation naming its
+//! path in the request, and the domain only ever sees valid values. The domain names its own
+//! fields and resources; [`FIELDS`] and [`RESOURCES`] say what they are called here.
 
-use closeloop_kit::convert::{
-    date, date_to_proto, duration, money, money_to_proto, optional_date, timestamp,
-};
-use closeloop_kit::error::GateViolation;
+use closeloop_kit::convert::{date, money, optional_date};
 use closeloop_kit::types::{CurrencyCode, Email, Money, identifier, optional_text, required_text};
 use closeloop_kit::{Problem, Violations};
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
 
+use super::enums::{optional, required};
 use crate::domain::opportunity::{
-    Actor, CloseRecord, Closing, Contact, DisqualificationReason, EvaluationProcess,
-    EvaluationStep, Kind, LineItem, LineItemPatch, LossReason, NewLineItem, NewOpportunity,
-    NextStep, Objective, Opportunity, Outcome, Party, Patch, QualificationAnswers, Source,
-    Stakeholder, StakeholderRole, check_quantity,
+    Closing, Contact, EvaluationProcess, EvaluationStep, LineItemPatch, NewLineItem,
+    NewOpportunity, NextStep, Objective, Outcome, Party, Patch, QualificationAnswers, Stakeholder,
+    check_quantity,
 };
-use crate::domain::policy::Policy;
-use crate::domain::stage::{ForecastCategory, Stage};
+use crate::domain::stage::Stage;
 
 const MAX_LIST: usize = 50;
 const SHORT: usize = 200;
 const LONG: usize = 5000;
+
+/// Domain field names and their paths in the requests.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("prior_contract_value", "opportunity.prior_contract_value"),
+    ("referring_account", "opportunity.referring_account"),
+    ("stakeholders", "opportunity.stakeholders"),
+    ("line_item.list_price", "line_item.list_unit_price"),
+    ("line_item.sold_price", "line_item.sold_unit_price"),
+];
+
+/// Domain resource names and their proto type names.
+pub const RESOURCES: &[(&str, &str)] = &[
+    ("opportunity", "closeloop.opportunities.v1.Opportunity"),
+    ("line_item", "closeloop.opportunities.v1.LineItem"),
+];
 
 /// Parses `opportunities/{id}` from a request field.
 ///
@@ -77,193 +89,20 @@ fn party(p: Option<&common::Party>) -> Result<Party, String> {
     })
 }
 
-fn party_to_proto(p: Party) -> common::Party {
-    common::Party {
-        account_id: p.account_id,
-        display_name: p.display_name,
-    }
-}
-
-fn actor_to_proto(a: Actor) -> common::Actor {
-    common::Actor {
-        subject: a.subject,
-        role: a.role,
-    }
-}
-
-fn enum_value<E: TryFrom<i32>>(value: i32) -> Result<E, String> {
-    E::try_from(value).map_err(|_| format!("unknown value {value}"))
-}
-
-/// Parses a kind (unspecified is an error).
-pub fn kind(value: i32) -> Result<Kind, String> {
-    match enum_value::<pb::OpportunityKind>(value)? {
-        pb::OpportunityKind::NewBusiness => Ok(Kind::NewBusiness),
-        pb::OpportunityKind::Expansion => Ok(Kind::Expansion),
-        pb::OpportunityKind::Renewal => Ok(Kind::Renewal),
-        pb::OpportunityKind::Unspecified => {
-            Err("required: NEW_BUSINESS, EXPANSION or RENEWAL".into())
-        }
-    }
-}
-
-fn kind_to_proto(k: Kind) -> pb::OpportunityKind {
-    match k {
-        Kind::NewBusiness => pb::OpportunityKind::NewBusiness,
-        Kind::Expansion => pb::OpportunityKind::Expansion,
-        Kind::Renewal => pb::OpportunityKind::Renewal,
-    }
-}
-
-fn source(value: i32) -> Result<Source, String> {
-    match enum_value::<pb::OpportunitySource>(value)? {
-        pb::OpportunitySource::Prospecting => Ok(Source::Prospecting),
-        pb::OpportunitySource::Inbound => Ok(Source::Inbound),
-        pb::OpportunitySource::Referral => Ok(Source::Referral),
-        pb::OpportunitySource::AccountExpansion => Ok(Source::AccountExpansion),
-        pb::OpportunitySource::Renewal => Ok(Source::Renewal),
-        pb::OpportunitySource::Unspecified => Err("required".into()),
-    }
-}
-
-fn source_to_proto(s: Source) -> pb::OpportunitySource {
-    match s {
-        Source::Prospecting => pb::OpportunitySource::Prospecting,
-        Source::Inbound => pb::OpportunitySource::Inbound,
-        Source::Referral => pb::OpportunitySource::Referral,
-        Source::AccountExpansion => pb::OpportunitySource::AccountExpansion,
-        Source::Renewal => pb::OpportunitySource::Renewal,
-    }
-}
-
-/// Parses a stage enum value (unspecified is an error).
+/// Parses a stage (unspecified is an error).
+///
+/// # Errors
+/// A description of what is wrong.
 pub fn stage(value: i32) -> Result<Stage, String> {
-    Ok(match enum_value::<pb::Stage>(value)? {
-        pb::Stage::Prospecting => Stage::Prospecting,
-        pb::Stage::Qualification => Stage::Qualification,
-        pb::Stage::Proposal => Stage::Proposal,
-        pb::Stage::Negotiation => Stage::Negotiation,
-        pb::Stage::ClosedWon => Stage::ClosedWon,
-        pb::Stage::ClosedLost => Stage::ClosedLost,
-        pb::Stage::Disqualified => Stage::Disqualified,
-        pb::Stage::Unspecified => return Err("required".into()),
-    })
+    required::<pb::Stage, _>(value)
 }
 
-/// The wire value of a stage.
-pub fn stage_to_proto(s: Stage) -> pb::Stage {
-    match s {
-        Stage::Prospecting => pb::Stage::Prospecting,
-        Stage::Qualification => pb::Stage::Qualification,
-        Stage::Proposal => pb::Stage::Proposal,
-        Stage::Negotiation => pb::Stage::Negotiation,
-        Stage::ClosedWon => pb::Stage::ClosedWon,
-        Stage::ClosedLost => pb::Stage::ClosedLost,
-        Stage::Disqualified => pb::Stage::Disqualified,
-    }
-}
-
-fn category(value: i32) -> Result<Option<ForecastCategory>, String> {
-    Ok(match enum_value::<pb::ForecastCategory>(value)? {
-        pb::ForecastCategory::Unspecified => None,
-        pb::ForecastCategory::Pipeline => Some(ForecastCategory::Pipeline),
-        pb::ForecastCategory::BestCase => Some(ForecastCategory::BestCase),
-        pb::ForecastCategory::Commit => Some(ForecastCategory::Commit),
-        pb::ForecastCategory::Closed => Some(ForecastCategory::Closed),
-        pb::ForecastCategory::Omitted => Some(ForecastCategory::Omitted),
-    })
-}
-
-/// The wire value of a forecast category.
-pub fn category_to_proto(c: ForecastCategory) -> pb::ForecastCategory {
-    match c {
-        ForecastCategory::Pipeline => pb::ForecastCategory::Pipeline,
-        ForecastCategory::BestCase => pb::ForecastCategory::BestCase,
-        ForecastCategory::Commit => pb::ForecastCategory::Commit,
-        ForecastCategory::Closed => pb::ForecastCategory::Closed,
-        ForecastCategory::Omitted => pb::ForecastCategory::Omitted,
-    }
-}
-
-fn stakeholder_role(value: i32) -> Result<StakeholderRole, String> {
-    Ok(match enum_value::<pb::StakeholderRole>(value)? {
-        pb::StakeholderRole::DecisionMaker => StakeholderRole::DecisionMaker,
-        pb::StakeholderRole::EconomicBuyer => StakeholderRole::EconomicBuyer,
-        pb::StakeholderRole::Champion => StakeholderRole::Champion,
-        pb::StakeholderRole::TechnicalEvaluator => StakeholderRole::TechnicalEvaluator,
-        pb::StakeholderRole::Influencer => StakeholderRole::Influencer,
-        pb::StakeholderRole::User => StakeholderRole::User,
-        pb::StakeholderRole::Unspecified => return Err("required".into()),
-    })
-}
-
-fn stakeholder_role_to_proto(r: StakeholderRole) -> pb::StakeholderRole {
-    match r {
-        StakeholderRole::DecisionMaker => pb::StakeholderRole::DecisionMaker,
-        StakeholderRole::EconomicBuyer => pb::StakeholderRole::EconomicBuyer,
-        StakeholderRole::Champion => pb::StakeholderRole::Champion,
-        StakeholderRole::TechnicalEvaluator => pb::StakeholderRole::TechnicalEvaluator,
-        StakeholderRole::Influencer => pb::StakeholderRole::Influencer,
-        StakeholderRole::User => pb::StakeholderRole::User,
-    }
-}
-
-/// Parses a loss reason (unspecified = none).
-pub fn loss_reason(value: i32) -> Result<Option<LossReason>, String> {
-    Ok(match enum_value::<pb::LossReason>(value)? {
-        pb::LossReason::Unspecified => None,
-        pb::LossReason::Price => Some(LossReason::Price),
-        pb::LossReason::Competitor => Some(LossReason::Competitor),
-        pb::LossReason::NoDecision => Some(LossReason::NoDecision),
-        pb::LossReason::Timing => Some(LossReason::Timing),
-        pb::LossReason::ProductFit => Some(LossReason::ProductFit),
-        pb::LossReason::Other => Some(LossReason::Other),
-    })
-}
-
-/// The wire value of a loss reason.
-pub fn loss_reason_to_proto(r: LossReason) -> pb::LossReason {
-    match r {
-        LossReason::Price => pb::LossReason::Price,
-        LossReason::Competitor => pb::LossReason::Competitor,
-        LossReason::NoDecision => pb::LossReason::NoDecision,
-        LossReason::Timing => pb::LossReason::Timing,
-        LossReason::ProductFit => pb::LossReason::ProductFit,
-        LossReason::Other => pb::LossReason::Other,
-    }
-}
-
-fn disqualification_reason(value: i32) -> Result<Option<DisqualificationReason>, String> {
-    use pb::DisqualificationReason as P;
-    Ok(match enum_value::<P>(value)? {
-        P::Unspecified => None,
-        P::NoClientBenefit => Some(DisqualificationReason::NoClientBenefit),
-        P::UnrealisticExpectations => Some(DisqualificationReason::UnrealisticExpectations),
-        P::MarginTooLow => Some(DisqualificationReason::MarginTooLow),
-        P::ImmaturePartner => Some(DisqualificationReason::ImmaturePartner),
-        P::NoBudget => Some(DisqualificationReason::NoBudget),
-        P::Other => Some(DisqualificationReason::Other),
-    })
-}
-
-fn disqualification_reason_to_proto(r: DisqualificationReason) -> pb::DisqualificationReason {
-    use pb::DisqualificationReason as P;
-    match r {
-        DisqualificationReason::NoClientBenefit => P::NoClientBenefit,
-        DisqualificationReason::UnrealisticExpectations => P::UnrealisticExpectations,
-        DisqualificationReason::MarginTooLow => P::MarginTooLow,
-        DisqualificationReason::ImmaturePartner => P::ImmaturePartner,
-        DisqualificationReason::NoBudget => P::NoBudget,
-        DisqualificationReason::Other => P::Other,
-    }
-}
-
-fn outcome_to_proto(o: Outcome) -> pb::Outcome {
-    match o {
-        Outcome::Won => pb::Outcome::Won,
-        Outcome::Lost => pb::Outcome::Lost,
-        Outcome::Disqualified => pb::Outcome::Disqualified,
-    }
+/// Parses a kind filter (unspecified is an error).
+///
+/// # Errors
+/// A description of what is wrong.
+pub fn kind(value: i32) -> Result<crate::domain::opportunity::Kind, String> {
+    required::<pb::OpportunityKind, _>(value)
 }
 
 fn stakeholders(v: &mut Violations, field: &str, list: &[pb::Stakeholder]) -> Vec<Stakeholder> {
@@ -286,7 +125,7 @@ fn stakeholders(v: &mut Violations, field: &str, list: &[pb::Stakeholder]) -> Ve
             let email = v.check(|| f("contact.email"), Email::parse(&c.email));
             let phone = v.check(|| f("contact.phone"), optional_text(&c.phone, 50));
             let title = v.check(|| f("contact.title"), optional_text(&c.title, SHORT));
-            let role = v.check(|| f("role"), stakeholder_role(s.role));
+            let role = v.check(|| f("role"), required::<pb::StakeholderRole, _>(s.role));
             Some(Stakeholder {
                 contact: Contact {
                     display_name: display_name?,
@@ -424,8 +263,14 @@ pub fn new_opportunity(o: Option<&pb::Opportunity>) -> Result<NewOpportunity, Pr
         "opportunity.description",
         optional_text(&o.description, LONG),
     );
-    let kind = v.check("opportunity.kind", kind(o.kind));
-    let source = v.check("opportunity.source", source(o.source));
+    let kind = v.check(
+        "opportunity.kind",
+        required::<pb::OpportunityKind, _>(o.kind),
+    );
+    let source = v.check(
+        "opportunity.source",
+        required::<pb::OpportunitySource, _>(o.source),
+    );
     let currency = v.check(
         "opportunity.currency_code",
         CurrencyCode::parse(&o.currency_code),
@@ -456,7 +301,7 @@ pub fn new_opportunity(o: Option<&pb::Opportunity>) -> Result<NewOpportunity, Pr
     );
     let forecast = v.check(
         "opportunity.forecast_category_override",
-        category(o.forecast_category_override),
+        optional::<pb::ForecastCategory, _>(o.forecast_category_override),
     );
     let (
         account,
@@ -536,8 +381,8 @@ pub fn patch(o: &pb::Opportunity, mask: Option<&prost_types::FieldMask>) -> Resu
             "description" => p.description = v.check(field, optional_text(&o.description, LONG)),
             "account" => p.account = v.check(field, party(o.account.as_ref())),
             "owner" => p.owner = v.check(field, identifier(&o.owner, MAX_ID)),
-            "kind" => p.kind = v.check(field, kind(o.kind)),
-            "source" => p.source = v.check(field, source(o.source)),
+            "kind" => p.kind = v.check(field, required::<pb::OpportunityKind, _>(o.kind)),
+            "source" => p.source = v.check(field, required::<pb::OpportunitySource, _>(o.source)),
             "currency_code" => p.currency = v.check(field, CurrencyCode::parse(&o.currency_code)),
             "expected_close_date" => {
                 p.expected_close_date = v.check(field, date(o.expected_close_date.as_ref()))
@@ -565,7 +410,10 @@ pub fn patch(o: &pb::Opportunity, mask: Option<&prost_types::FieldMask>) -> Resu
                     v.check(field, probability_override(o.probability_override_percent))
             }
             "forecast_category_override" => {
-                p.forecast_override = v.check(field, category(o.forecast_category_override))
+                p.forecast_override = v.check(
+                    field,
+                    optional::<pb::ForecastCategory, _>(o.forecast_category_override),
+                )
             }
             // Any other path was refused by `update_mask` above.
             _ => {}
@@ -704,19 +552,14 @@ pub fn closing(r: &pb::CloseOpportunityRequest) -> Result<Closing, Problem> {
     let mut v = Violations::new();
     let outcome = v.check(
         "outcome",
-        match enum_value::<pb::Outcome>(r.outcome) {
-            Ok(pb::Outcome::Won) => Ok(Outcome::Won),
-            Ok(pb::Outcome::Lost) => Ok(Outcome::Lost),
-            Ok(pb::Outcome::Disqualified) => Ok(Outcome::Disqualified),
-            Ok(pb::Outcome::Unspecified) => Err("required: WON, LOST or DISQUALIFIED".to_string()),
-            Err(e) => Err(e),
-        },
+        optional::<pb::Outcome, Outcome>(r.outcome)
+            .and_then(|o| o.ok_or_else(|| "required: WON, LOST or DISQUALIFIED".to_owned())),
     );
     let close_date = v.check("close_date", optional_date(r.close_date.as_ref()));
-    let loss = v.check("loss_reason", loss_reason(r.loss_reason));
+    let loss = v.check("loss_reason", optional::<pb::LossReason, _>(r.loss_reason));
     let disq = v.check(
         "disqualification_reason",
-        disqualification_reason(r.disqualification_reason),
+        optional::<pb::DisqualificationReason, _>(r.disqualification_reason),
     );
     let competitor = v.check("competitor", optional_text(&r.competitor, SHORT));
     let notes = v.check("notes", optional_text(&r.notes, LONG));
@@ -730,177 +573,4 @@ pub fn closing(r: &pb::CloseOpportunityRequest) -> Result<Closing, Problem> {
         competitor,
         notes,
     })
-}
-
-fn line_item_to_proto(li: LineItem, o: &Opportunity, policy: &Policy) -> pb::LineItem {
-    let m = |minor: i64| Some(money_to_proto(Money::new(o.currency, minor)));
-    pb::LineItem {
-        discount_bps: li.discount_bps(),
-        requires_approval: li.requires_approval(policy),
-        amount: m(i64::try_from(li.amount()).unwrap_or(i64::MAX)),
-        line_item_id: li.id,
-        product_id: li.product_id,
-        product_name: li.product_name,
-        quantity: li.quantity,
-        list_unit_price: m(li.list_unit),
-        sold_unit_price: m(li.sold_unit),
-        unit_cost: m(li.unit_cost),
-        approval: li.approval.map(|a| pb::DiscountApproval {
-            approver: Some(actor_to_proto(a.approver)),
-            reason: a.reason,
-            approved_discount_bps: a.approved_discount_bps,
-            approve_time: Some(timestamp(a.time)),
-        }),
-    }
-}
-
-fn close_to_proto(c: CloseRecord) -> pb::CloseRecord {
-    pb::CloseRecord {
-        outcome: outcome_to_proto(c.outcome) as i32,
-        close_date: Some(date_to_proto(c.close_date)),
-        loss_reason: c.loss_reason.map_or(0, |r| loss_reason_to_proto(r) as i32),
-        disqualification_reason: c
-            .disqualification_reason
-            .map_or(0, |r| disqualification_reason_to_proto(r) as i32),
-        competitor: c.competitor,
-        notes: c.notes,
-        closed_by: Some(actor_to_proto(c.closed_by)),
-        close_time: Some(timestamp(c.time)),
-    }
-}
-
-fn unmet_to_proto(unmet: Vec<GateViolation>) -> Vec<String> {
-    unmet
-        .into_iter()
-        .map(|g| format!("{}: {}", g.subject, g.description))
-        .collect()
-}
-
-/// The wire form of an opportunity, with every derived figure. It takes the aggregate so its
-/// text moves into the answer instead of being copied (a read answers from a document it
-/// just parsed).
-pub fn opportunity(mut o: Opportunity, policy: &Policy) -> pb::Opportunity {
-    let currency = o.currency;
-    let m = |minor: i64| Some(money_to_proto(Money::new(currency, minor)));
-    let unmet = o.qualification_unmet(policy);
-    // Everything derived from the whole aggregate, before its parts move out.
-    let (name, etag, amount, list_amount, margin_bps) = (
-        o.name(),
-        o.etag(),
-        o.amount(),
-        o.list_amount(),
-        o.margin_bps(),
-    );
-    let (probability, category, weighted) = (
-        o.probability(policy),
-        o.forecast_category(),
-        o.weighted_amount(policy),
-    );
-    let line_items = std::mem::take(&mut o.line_items);
-    let line_items = line_items
-        .into_iter()
-        .map(|li| line_item_to_proto(li, &o, policy))
-        .collect();
-    let qualification = o.qualification.take();
-    pb::Opportunity {
-        name,
-        account: Some(party_to_proto(o.account)),
-        owner: o.owner,
-        title: o.title,
-        description: o.description,
-        kind: kind_to_proto(o.kind) as i32,
-        source: source_to_proto(o.source) as i32,
-        stage: stage_to_proto(o.stage) as i32,
-        currency_code: currency.as_str().to_owned(),
-        expected_close_date: Some(date_to_proto(o.expected_close_date)),
-        stakeholders: o
-            .stakeholders
-            .into_iter()
-            .map(|s| pb::Stakeholder {
-                contact: Some(common::Contact {
-                    display_name: s.contact.display_name,
-                    email: s.contact.email.into(),
-                    phone: s.contact.phone,
-                    title: s.contact.title,
-                }),
-                role: stakeholder_role_to_proto(s.role) as i32,
-                primary: s.primary,
-            })
-            .collect(),
-        objectives: o
-            .objectives
-            .into_iter()
-            .map(|x| pb::ClientObjective {
-                description: x.description,
-                success_measure: x.success_measure,
-            })
-            .collect(),
-        evaluation_process: Some(pb::EvaluationProcess {
-            criteria: o.evaluation.criteria,
-            steps: o
-                .evaluation
-                .steps
-                .into_iter()
-                .map(|s| pb::EvaluationStep {
-                    description: s.description,
-                    due_date: s.due_date.map(date_to_proto),
-                    completed: s.completed,
-                })
-                .collect(),
-            time_frame: o
-                .evaluation
-                .time_frame
-                .map(closeloop_kit::convert::date_range_to_proto),
-        }),
-        line_items,
-        qualification: Some(match qualification {
-            Some(q) => pb::Qualification {
-                client_benefit_confirmed: q.client_benefit,
-                realistic_expectations_confirmed: q.realistic_expectations,
-                mature_partner_confirmed: q.mature_partner,
-                notes: q.notes,
-                assessed_by: Some(actor_to_proto(q.assessed_by)),
-                assess_time: Some(timestamp(q.time)),
-                passed: unmet.is_empty(),
-                unmet: unmet_to_proto(unmet),
-            },
-            None => pb::Qualification {
-                passed: unmet.is_empty(),
-                unmet: unmet_to_proto(unmet),
-                ..Default::default()
-            },
-        }),
-        next_step: o.next_step.map(|n| pb::NextStep {
-            description: n.description,
-            due_date: n.due_date.map(date_to_proto),
-        }),
-        prior_contract_value: o.prior_contract_value.and_then(m),
-        referring_account: o.referring_account.map(party_to_proto),
-        stage_history: o
-            .stage_history
-            .into_iter()
-            .map(|c| pb::StageChange {
-                from_stage: stage_to_proto(c.from) as i32,
-                to_stage: stage_to_proto(c.to) as i32,
-                change_time: Some(timestamp(c.time)),
-                actor: Some(actor_to_proto(c.actor)),
-                time_in_stage: Some(duration(c.time_in_stage)),
-            })
-            .collect(),
-        close_record: o.close.map(close_to_proto),
-        amount: m(amount),
-        list_amount: m(list_amount),
-        margin_bps,
-        probability_percent: probability,
-        probability_override_percent: o.probability_override.unwrap_or(0),
-        forecast_category: category_to_proto(category) as i32,
-        forecast_category_override: o
-            .forecast_override
-            .map_or(0, |c| category_to_proto(c) as i32),
-        weighted_amount: m(weighted),
-        push_count: o.push_count,
-        create_time: Some(timestamp(o.create_time)),
-        update_time: Some(timestamp(o.update_time)),
-        etag,
-    }
 }

@@ -1,0 +1,95 @@
+//! Reading opportunities: one by id (the hot path, coalesced) and keyset pages of a listing.
+
+use closeloop_kit::Problem;
+use sqlx::Row;
+
+use super::{ListFilter, Store, document};
+use crate::domain::opportunity::Opportunity;
+
+impl Store {
+    /// Reads one opportunity's stored document.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get_document(&self, id: &str) -> Result<Option<Vec<u8>>, Problem> {
+        self.documents.get(id).await
+    }
+
+    /// Reads one opportunity.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn get(&self, id: &str) -> Result<Option<Opportunity>, Problem> {
+        self.get_document(id)
+            .await?
+            .map(|body| document::decode(&body))
+            .transpose()
+    }
+
+    /// The stored document of an opportunity.
+    ///
+    /// # Errors
+    /// INTERNAL when it does not encode.
+    pub fn document(o: &Opportunity) -> Result<Vec<u8>, Problem> {
+        document::encode(o)
+    }
+
+    /// Parses a stored document.
+    ///
+    /// # Errors
+    /// INTERNAL when the document does not parse.
+    pub fn parse_document(body: &[u8]) -> Result<Opportunity, Problem> {
+        document::decode(body)
+    }
+
+    /// Lists opportunities after `after` (an id), oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Opportunity>, Problem> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut push = |condition: &str, value: String| {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("${}", values.len())));
+        };
+        if let Some(after) = after {
+            push("id > ?", after.to_owned());
+        }
+        if let Some(owner) = &filter.owner {
+            push("owner = ?", owner.clone());
+        }
+        if let Some(account) = &filter.account_id {
+            push("account_id = ?", account.clone());
+        }
+        if let Some(stage) = filter.stage {
+            push("stage = ?", stage.code().to_owned());
+        }
+        if let Some(kind) = filter.kind {
+            push("kind = ?", kind.code().to_owned());
+        }
+        if filter.open_only {
+            conditions.push("is_open = 1".to_owned());
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql =
+            format!("SELECT body FROM opportunities {where_clause} ORDER BY id LIMIT {limit}");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in values {
+            query = query.bind(v);
+        }
+        let rows = query.fetch_all(self.db.reads()).await?;
+        rows.iter()
+            .map(|r| document::decode(&r.try_get::<Vec<u8>, _>(0)?))
+            .collect()
+    }
+}
