@@ -425,10 +425,7 @@ fn renewals_and_referrals_need_their_links() {
     match err {
         Problem::InvalidArgument(v) => {
             let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
-            assert_eq!(
-                fields,
-                ["prior_contract_value", "referring_account"]
-            );
+            assert_eq!(fields, ["prior_contract_value", "referring_account"]);
         }
         other => panic!("{other:?}"),
     }

@@ -3,7 +3,6 @@
 //! out typed clients per caller; the requests and answers every test builds.
 
 use closeloop_kit::Role;
-use closeloop_kit::host::Settings;
 use closeloop_kit::testing::{Bearer, TestService};
 use closeloop_opportunities::SERVICE;
 use closeloop_proto::common::v1 as common;
@@ -33,10 +32,6 @@ impl TestApp {
         TestApp(TestService::spawn(&SERVICE).await)
     }
 
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        TestApp(TestService::spawn_with(&SERVICE, adjust).await)
-    }
-
     /// A client calling as `subject` with `roles`.
     pub fn client(&self, subject: &str, roles: &[Role]) -> Client {
         OpportunityServiceClient::new(self.caller(subject, roles))
@@ -58,11 +53,6 @@ impl TestApp {
 
     pub fn manager(&self) -> Client {
         self.client("max", &[Role::SalesManager])
-    }
-
-    /// Stops the service and waits for it to drain.
-    pub async fn stop(self) {
-        self.0.stop().await
     }
 
     /// The commands waiting in the outbox: their method and payload.

@@ -8,5 +8,4 @@ mod concurrency;
 mod lifecycle;
 mod listing;
 mod reports;
-mod server;
 mod validation;

@@ -9,6 +9,7 @@
 //! never falls back to SQLite.
 
 mod service;
+pub mod toy;
 
 pub use service::{Bearer, TestService, assert_gate, assert_invalid, assert_not_found};
 

@@ -1,14 +1,14 @@
 //! Spans reach a real OTLP/gRPC receiver with the service's name, and a caller's W3C trace
-//! context continues into them. One test per binary: telemetry is process-wide.
+//! context continues into them (checked on the toy service: the host does this for every
+//! service). One test per binary: telemetry is process-wide.
 
 use std::time::Duration;
 
 use closeloop_kit::Role;
 use closeloop_kit::settings::{LogFormat, TelemetrySettings};
+use closeloop_kit::testing::toy::{self, TOY, text};
 use closeloop_kit::testing::{TestService, token};
-use closeloop_proto::common::v1 as common;
-use closeloop_proto::opportunities::v1 as pb;
-use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
+use closeloop_proto::codec::ApiCodec;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -44,7 +44,7 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
     );
 
     let telemetry = closeloop_kit::telemetry::init(
-        &closeloop_opportunities::SERVICE.service_name(),
+        &TOY.service_name(),
         &TelemetrySettings {
             otlp_endpoint: format!("http://{receiver_addr}"),
             log_format: LogFormat::Json,
@@ -54,32 +54,12 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
     .unwrap();
     assert!(telemetry.exporting());
 
-    let service = TestService::spawn(&closeloop_opportunities::SERVICE).await;
-    let addr = service.addr;
+    let service = TestService::spawn(&TOY).await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let mut client = OpportunityServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let mut request = tonic::Request::new(pb::CreateOpportunityRequest {
-        opportunity: Some(pb::Opportunity {
-            account: Some(common::Party {
-                account_id: "acme".into(),
-                display_name: "Acme".into(),
-            }),
-            title: "Traced".into(),
-            kind: pb::OpportunityKind::NewBusiness as i32,
-            source: pb::OpportunitySource::Inbound as i32,
-            currency_code: "EUR".into(),
-            expected_close_date: Some(common::Date {
-                year: 2026,
-                month: 12,
-                day: 1,
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    let mut grpc = tonic::client::Grpc::new(service.channel.clone());
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(text("traced"));
     let metadata = request.metadata_mut();
     metadata.insert(
         "authorization",
@@ -93,7 +73,13 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
             .parse()
             .unwrap(),
     );
-    client.create_opportunity(request).await.unwrap();
+    grpc.unary(
+        request,
+        toy::path("Echo"),
+        ApiCodec::<prost_types::Value, prost_types::Value>::default(),
+    )
+    .await
+    .unwrap();
 
     service.stop().await;
     telemetry.shutdown().await;
@@ -117,9 +103,7 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
                 });
             for scope in resource_spans.scope_spans {
                 for span in scope.spans {
-                    if span.name
-                        == "closeloop.opportunities.v1.OpportunityService/CreateOpportunity"
-                    {
+                    if span.name == "closeloop.toy.v1.Toy/Echo" {
                         found = Some((service_name.clone(), hex(&span.trace_id), span.kind));
                     }
                 }
@@ -127,7 +111,7 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
         }
     }
     let (service_name, exported_trace, kind) = found.expect("the server span was exported");
-    assert_eq!(service_name.as_deref(), Some("closeloop-opportunities"));
+    assert_eq!(service_name.as_deref(), Some("closeloop-toy"));
     assert_eq!(exported_trace, trace_id, "the caller's trace continues");
     assert_eq!(kind, 2, "a SERVER span");
 }

@@ -1,0 +1,222 @@
+//! What the host gives every service, checked once on a real server running the toy service
+//! (SQLite by default, PostgreSQL when `CLOSELOOP_TEST_DATABASE_URL` is set): health and both
+//! reflection protocols without a token, token checks, load shedding, deadlines, a malformed
+//! message, and a graceful stop.
+
+use std::time::{Duration, Instant};
+
+use closeloop_kit::Role;
+use closeloop_kit::auth::{AuthSettings, TokenIssuer};
+use closeloop_kit::client::RawCodec;
+use closeloop_kit::testing::toy::{self, TOY, TOY_SERVICE, text};
+use closeloop_kit::testing::{TestService, token};
+use tonic::Code;
+use tonic::codegen::tokio_stream::{self, StreamExt};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn sleep(ms: u64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+#[tokio::test]
+async fn health_and_both_reflection_protocols_answer_without_a_token() {
+    let app = TestService::spawn(&TOY).await;
+    let mut health = HealthClient::new(app.channel.clone());
+    for service in ["", TOY_SERVICE] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let err = health
+        .check(HealthCheckRequest {
+            service: "closeloop.contracts.v1.ContractService".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::NotFound,
+        "a service not served is unknown"
+    );
+
+    let expected = [TOY_SERVICE, "grpc.health.v1.Health"];
+    {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new(app.channel.clone())
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("unexpected v1 answer {answer:?}");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        assert_eq!(names, expected, "v1");
+    }
+    {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new(app.channel.clone())
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("unexpected v1alpha answer {answer:?}");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        assert_eq!(names, expected, "v1alpha");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_calls_with_a_valid_token_reach_the_service() {
+    let app = TestService::spawn(&TOY).await;
+    let ana = token("ana", &[Role::SalesRep]);
+    let who: prost_types::Value = toy::call(&app.channel, Some(&ana), "Whoami", text(""), None)
+        .await
+        .unwrap();
+    assert_eq!(who, text("ana"));
+
+    let foreign = TokenIssuer::new(&AuthSettings {
+        hs256_secret: Some("another-secret-another-secret-xx".into()),
+        ..AuthSettings::default()
+    })
+    .unwrap()
+    .mint("ana", &[Role::SalesManager], Duration::from_secs(60));
+    for bearer in [None, Some("not-a-jwt"), Some(""), Some(foreign.as_str())] {
+        let err =
+            toy::call::<_, prost_types::Value>(&app.channel, bearer, "Whoami", text(""), None)
+                .await
+                .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "{bearer:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn calls_beyond_the_concurrency_limit_are_shed_and_health_still_answers() {
+    let app = TestService::spawn_with(&TOY, |s| s.common.server.concurrency_limit = 1).await;
+    let ana = token("ana", &[Role::SalesRep]);
+    let held = {
+        let channel = app.channel.clone();
+        let ana = ana.clone();
+        tokio::spawn(async move {
+            toy::call::<_, prost_types::Duration>(&channel, Some(&ana), "Sleep", sleep(500), None)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err =
+        toy::call::<_, prost_types::Duration>(&app.channel, Some(&ana), "Sleep", sleep(0), None)
+            .await
+            .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    let status = HealthClient::new(app.channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+    held.await.unwrap().unwrap();
+    // The slot is free again.
+    toy::call::<_, prost_types::Duration>(&app.channel, Some(&ana), "Sleep", sleep(0), None)
+        .await
+        .unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_call_outlives_the_server_limit() {
+    let app = TestService::spawn_with(&TOY, |s| s.common.server.request_timeout_ms = 200).await;
+    let ana = token("ana", &[Role::SalesRep]);
+    let started = Instant::now();
+    let err = toy::call::<_, prost_types::Duration>(
+        &app.channel,
+        Some(&ana),
+        "Sleep",
+        sleep(5_000),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // (A client deadline shorter than the limit wins: the deadline layer's own test.)
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_invalid_argument() {
+    let app = TestService::spawn(&TOY).await;
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.unwrap();
+    // Field 3 of a Value (`string_value`) holding bytes that are not UTF-8.
+    let mut request = tonic::Request::new(vec![0x1A, 0x02, 0xFF, 0xFE]);
+    let bearer = format!("Bearer {}", token("ana", &[Role::SalesRep]));
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    let err = grpc
+        .unary(request, toy::path("Echo"), RawCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stop_lets_calls_in_flight_finish_then_closes_the_listener() {
+    let app = TestService::spawn(&TOY).await;
+    let ana = token("ana", &[Role::SalesRep]);
+    let in_flight = {
+        let channel = app.channel.clone();
+        tokio::spawn(async move {
+            toy::call::<_, prost_types::Duration>(&channel, Some(&ana), "Sleep", sleep(300), None)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let addr = app.addr;
+    app.stop().await;
+    assert_eq!(in_flight.await.unwrap().unwrap(), sleep(300));
+    let reconnect = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(reconnect.is_err(), "the listener is closed after the stop");
+}
