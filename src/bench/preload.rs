@@ -399,8 +399,10 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
         );
     }
 
-    let store = Store::new(db.clone());
     let policy = Policy::default();
+    let store = Store::new(db.clone(), policy.clone());
+    // Records the probabilities the rows are weighed with, so the service starts at once.
+    store.reweigh().await?;
     // PostgreSQL takes several writers at once; SQLite has one writer, so a second transaction
     // would only wait. Either way generating the next batch overlaps inserting this one.
     let writers = match db.backend() {

@@ -58,7 +58,15 @@ negotiation_probability = 80
 async fn routes(context: Context) -> Result<Routes, HostError> {
     let policy: Policy = context.settings()?;
     let pages = PageTokens::load(context.db()).await?;
-    let app = App::new(Store::new(context.db().clone()), policy, context.outbox());
+    let store = Store::new(context.db().clone(), policy.clone());
+    let weighed = store.reweigh().await?;
+    if weighed > 0 {
+        tracing::info!(
+            weighed,
+            "weighed the stored opportunities with the configured stage probabilities"
+        );
+    }
+    let app = App::new(store, policy, context.outbox());
     let max = context.max_message_bytes();
     let api = OpportunityServiceServer::new(api::Api::new(app, pages))
         .max_decoding_message_size(max)

@@ -24,7 +24,7 @@ async fn store() -> (TestDatabase, Store) {
     db.migrate(&MIGRATIONS).await.unwrap();
     // Migrating twice is a no-op.
     db.migrate(&MIGRATIONS).await.unwrap();
-    (t, Store::new(db))
+    (t, Store::new(db, Policy::default()))
 }
 
 fn eur() -> CurrencyCode {
@@ -338,7 +338,7 @@ async fn documents_of_the_two_table_layout_survive_the_migration() {
         .unwrap();
     tx.commit().await.unwrap();
     db.migrate(&MIGRATIONS).await.unwrap();
-    let store = Store::new(db);
+    let store = Store::new(db, Policy::default());
     assert_eq!(store.get("0190-full").await.unwrap(), Some(o.clone()));
     let listed = store.list(&ListFilter::default(), None, 10).await.unwrap();
     assert_eq!(listed, [o]);
@@ -508,7 +508,7 @@ async fn report_sums_match_the_opportunities() {
         end_day: epoch_days(date!(2026 - 12 - 31)),
         currency: "EUR".into(),
     };
-    let mut rows = store.forecast(&scope(vec![]), &p).await.unwrap();
+    let mut rows = store.forecast(&scope(vec![])).await.unwrap();
     rows.sort_by_key(|r| (r.category, r.open));
     let summary: Vec<(ForecastCategory, bool, i64, i64, i64)> = rows
         .iter()
@@ -522,10 +522,7 @@ async fn report_sums_match_the_opportunities() {
             (ForecastCategory::Omitted, false, 3, 1_500, 0),
         ]
     );
-    let ana_only = store
-        .forecast(&scope(vec!["ana".into()]), &p)
-        .await
-        .unwrap();
+    let ana_only = store.forecast(&scope(vec!["ana".into()])).await.unwrap();
     assert_eq!(ana_only.iter().map(|r| r.count).sum::<i64>(), 2);
     // A period that excludes everything.
     let empty = ReportScope {
@@ -533,7 +530,7 @@ async fn report_sums_match_the_opportunities() {
         end_day: 1,
         ..scope(vec![])
     };
-    assert!(store.forecast(&empty, &p).await.unwrap().is_empty());
+    assert!(store.forecast(&empty).await.unwrap().is_empty());
 
     let mut outcomes = store.outcomes(&scope(vec![])).await.unwrap();
     outcomes.sort_by_key(|r| r.stage);
@@ -698,7 +695,6 @@ async fn competitor_names_group_the_same_on_every_backend() {
 #[tokio::test]
 async fn report_sums_beyond_the_largest_integer_saturate_instead_of_failing() {
     let (_t, store) = store().await;
-    let p = Policy::default();
     // 9,300 opportunities at the largest amount: their sum exceeds a 64-bit integer.
     let batch: Vec<Opportunity> = (0..9_300)
         .map(|i| {
@@ -725,9 +721,57 @@ async fn report_sums_beyond_the_largest_integer_saturate_instead_of_failing() {
         end_day: epoch_days(date!(2026 - 12 - 31)),
         currency: "EUR".into(),
     };
-    let rows = store.forecast(&scope, &p).await.unwrap();
+    let rows = store.forecast(&scope).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].count, 9_300);
     assert_eq!(rows[0].amount, i64::MAX);
     assert_eq!(rows[0].weighted, 930_000_000_000_000_000);
+}
+
+/// Weighted amounts are the domain's, stored at save; a service started with other stage
+/// probabilities weighs the stored rows again before reports read them.
+#[tokio::test]
+async fn a_change_of_stage_probabilities_weighs_stored_opportunities_again() {
+    let t = TestDatabase::new().await;
+    let db = Db::connect(&t.settings).await.unwrap();
+    db.migrate(&MIGRATIONS).await.unwrap();
+    let store = Store::new(db.clone(), Policy::default());
+    assert_eq!(
+        store.reweigh().await.unwrap(),
+        0,
+        "an empty store records its policy"
+    );
+    let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
+    priced(&mut o, 1_000);
+    o.move_to(Stage::Qualification, actor(), &Policy::default(), 2)
+        .unwrap();
+    insert(&store, &o).await.unwrap();
+    let scope = ReportScope {
+        owners: vec![],
+        start_day: epoch_days(date!(2026 - 01 - 01)),
+        end_day: epoch_days(date!(2026 - 12 - 31)),
+        currency: "EUR".into(),
+    };
+    let weighted = |rows: Vec<closeloop_opportunities::domain::reports::ForecastRow>| {
+        rows.iter().map(|r| r.weighted).sum::<i64>()
+    };
+    assert_eq!(
+        weighted(store.forecast(&scope).await.unwrap()),
+        200,
+        "20% of 1,000"
+    );
+    assert_eq!(
+        store.reweigh().await.unwrap(),
+        0,
+        "same policy: nothing to do"
+    );
+
+    let raised = Policy {
+        qualification_probability: 35,
+        ..Policy::default()
+    };
+    let restarted = Store::new(db, raised);
+    assert_eq!(restarted.reweigh().await.unwrap(), 1);
+    assert_eq!(weighted(restarted.forecast(&scope).await.unwrap()), 350);
+    assert_eq!(restarted.reweigh().await.unwrap(), 0);
 }

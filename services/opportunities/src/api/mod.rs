@@ -380,11 +380,7 @@ impl OpportunityService for Api {
             r.period.as_ref(),
             Some(&r.currency_code),
         )?;
-        let rows = self
-            .app
-            .store
-            .forecast(&report.scope(), &self.app.policy)
-            .await?;
+        let rows = self.app.store.forecast(&report.scope()).await?;
         let f = reports::forecast(&rows);
         Ok(Response::new(pb::Forecast {
             owners: report.owners.clone(),

@@ -55,6 +55,11 @@ impl Policy {
         }
     }
 
+    /// The default probabilities of the open stages, in pipeline order.
+    pub fn stage_probabilities(&self) -> [i32; 4] {
+        Stage::OPEN.map(|s| self.probability(s))
+    }
+
     /// Checks the settings make sense; returns what is wrong.
     ///
     /// # Errors

@@ -46,6 +46,17 @@ pub struct Forecast {
     pub count: i64,
 }
 
+/// The (category, open?) groups a forecast sums: open stages default to PIPELINE, BEST_CASE or
+/// COMMIT and may be OMITTED by override; won is CLOSED; lost and disqualified are OMITTED.
+pub const FORECAST_GROUPS: [(ForecastCategory, bool); 6] = [
+    (ForecastCategory::Pipeline, true),
+    (ForecastCategory::BestCase, true),
+    (ForecastCategory::Commit, true),
+    (ForecastCategory::Omitted, true),
+    (ForecastCategory::Closed, false),
+    (ForecastCategory::Omitted, false),
+];
+
 /// Builds a forecast from the store's sums.
 pub fn forecast(rows: &[ForecastRow]) -> Forecast {
     let buckets = ForecastCategory::ALL
@@ -171,6 +182,47 @@ pub struct CompetitorRow {
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
+}
+
+/// Losses to one spelling of a competitor, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpellingRow {
+    /// The spelling's [`competitor_key`](super::vocabulary::competitor_key).
+    pub key: String,
+    /// The spelling.
+    pub name: String,
+    /// How many.
+    pub count: i64,
+    /// Sum of amounts.
+    pub amount: i64,
+}
+
+/// Merges the spellings of each competitor (same key) into one row, named by its most used
+/// spelling (ties: the first in byte order), so every backend reports the same groups.
+pub fn merge_competitors(rows: Vec<SpellingRow>) -> Vec<CompetitorRow> {
+    let mut merged: Vec<(String, CompetitorRow, i64)> = Vec::new();
+    for r in rows {
+        match merged.iter_mut().find(|(k, _, _)| *k == r.key) {
+            Some((_, row, best)) => {
+                row.count += r.count;
+                row.amount = row.amount.saturating_add(r.amount);
+                if r.count > *best || (r.count == *best && r.name < row.competitor) {
+                    row.competitor = r.name;
+                    *best = r.count;
+                }
+            }
+            None => merged.push((
+                r.key,
+                CompetitorRow {
+                    competitor: r.name,
+                    count: r.count,
+                    amount: r.amount,
+                },
+                r.count,
+            )),
+        }
+    }
+    merged.into_iter().map(|(_, row, _)| row).collect()
 }
 
 /// Orders rows most frequent first, then by amount, then by name for stable output.

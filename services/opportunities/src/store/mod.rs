@@ -19,6 +19,7 @@ use closeloop_kit::db::{Db, Migrations};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::domain::opportunity::Kind;
+use crate::domain::policy::Policy;
 use crate::domain::stage::Stage;
 
 pub use writes::{MAX_INSERT_ROWS, NewRow};
@@ -36,6 +37,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             "documents inline",
             include_str!("../../migrations/sqlite/0101_documents_inline.sql"),
         ),
+        (
+            102,
+            "weighted amounts",
+            include_str!("../../migrations/sqlite/0102_weighted_amounts.sql"),
+        ),
     ],
     postgres: &[
         (
@@ -47,6 +53,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             101,
             "documents inline",
             include_str!("../../migrations/postgres/0101_documents_inline.sql"),
+        ),
+        (
+            102,
+            "weighted amounts",
+            include_str!("../../migrations/postgres/0102_weighted_amounts.sql"),
         ),
     ],
 };
@@ -96,6 +107,8 @@ pub struct ReportScope {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// The rules saved rows are weighted with.
+    policy: Policy,
     documents: KeyedReads,
     /// Report queries scan many rows; at most a quarter of the pool runs them at once, so a
     /// burst of reports waits its turn instead of starving the reads and writes of connections.
@@ -106,14 +119,16 @@ pub struct Store {
 const READ_BATCH: usize = 64;
 
 impl Store {
-    /// A store over `db` (migrated by the caller). Must run inside the tokio runtime.
-    pub fn new(db: Db) -> Self {
+    /// A store over `db` (migrated by the caller) that weighs amounts with `policy`. Must run
+    /// inside the tokio runtime.
+    pub fn new(db: Db, policy: Policy) -> Self {
         let slots = (db.reads().options().get_max_connections() / 4).max(1) as usize;
         Store {
             // GetOpportunity is the hottest read: coalesced, and on SQLite read on the calling
             // thread (see the kit's `KeyedReads` for what that measured).
             documents: KeyedReads::new(&db, "opportunities", "id", "body", READ_BATCH),
             db,
+            policy,
             report_slots: Arc::new(Semaphore::new(slots)),
         }
     }

@@ -8,11 +8,11 @@ use sqlx::{Any, Row};
 
 use super::{ReportScope, Store};
 use crate::domain::opportunity::{Kind, LossReason};
-use crate::domain::policy::Policy;
 use crate::domain::reports::{
-    CompetitorRow, ForecastRow, OutcomeRow, ReasonRow, StageDuration, WonRow,
+    CompetitorRow, FORECAST_GROUPS, ForecastRow, OutcomeRow, ReasonRow, SpellingRow, StageDuration,
+    WonRow, merge_competitors,
 };
-use crate::domain::stage::{ForecastCategory, Stage};
+use crate::domain::stage::Stage;
 
 /// Selects the sum of `expr` (non-negative minor units) as two exact parts, `{name}_hi` in units
 /// of 10^9 and `{name}_lo` below that, so no SQL sum can overflow BIGINT however many rows it
@@ -75,35 +75,9 @@ impl Store {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn forecast(
-        &self,
-        scope: &ReportScope,
-        policy: &Policy,
-    ) -> Result<Vec<ForecastRow>, Problem> {
-        use ForecastCategory::*;
-        // The (category, open) pairs that can exist: open stages default to PIPELINE, BEST_CASE
-        // or COMMIT and may be OMITTED by override; won is CLOSED; lost and disqualified are
-        // OMITTED. Closed opportunities weigh their amount (won) or nothing.
-        const GROUPS: [(ForecastCategory, bool); 6] = [
-            (Pipeline, true),
-            (BestCase, true),
-            (Commit, true),
-            (Omitted, true),
-            (Closed, false),
-            (Omitted, false),
-        ];
+    pub async fn forecast(&self, scope: &ReportScope) -> Result<Vec<ForecastRow>, Problem> {
         let _slot = self.report_slot().await?;
-        let n = 4 + scope.owners.len();
-        let weighted = format!(
-            "amount_minor * (CASE WHEN probability_override IS NOT NULL THEN probability_override \
-             WHEN stage = 'PROSPECTING' THEN ${} WHEN stage = 'QUALIFICATION' THEN ${} \
-             WHEN stage = 'PROPOSAL' THEN ${} ELSE ${} END) / 100",
-            n,
-            n + 1,
-            n + 2,
-            n + 3
-        );
-        let columns = GROUPS
+        let columns = FORECAST_GROUPS
             .iter()
             .enumerate()
             .map(|(i, (category, open))| {
@@ -112,15 +86,11 @@ impl Store {
                     category.code(),
                     i64::from(*open)
                 );
-                let mut sql = format!(
-                    "COUNT(*){filter} AS n{i}, {}",
-                    split_sum("amount_minor", &filter, &format!("a{i}"))
-                );
-                if *open {
-                    sql.push_str(", ");
-                    sql.push_str(&split_sum(&weighted, &filter, &format!("w{i}")));
-                }
-                sql
+                format!(
+                    "COUNT(*){filter} AS n{i}, {}, {}",
+                    split_sum("amount_minor", &filter, &format!("a{i}")),
+                    split_sum("weighted_minor", &filter, &format!("w{i}"))
+                )
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -128,30 +98,21 @@ impl Store {
             "SELECT {columns} FROM opportunities WHERE {}",
             Self::scope_sql(scope, "forecast_day", 4)
         );
-        let q = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
-            .bind(i64::from(policy.prospecting_probability))
-            .bind(i64::from(policy.qualification_probability))
-            .bind(i64::from(policy.proposal_probability))
-            .bind(i64::from(policy.negotiation_probability));
-        let row = q.fetch_one(self.db.reads()).await?;
+        let row = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
+            .fetch_one(self.db.reads())
+            .await?;
         let mut rows = Vec::new();
-        for (i, (category, open)) in GROUPS.into_iter().enumerate() {
+        for (i, (category, open)) in FORECAST_GROUPS.into_iter().enumerate() {
             let count: i64 = row.try_get(format!("n{i}").as_str())?;
-            if count == 0 {
-                continue;
+            if count > 0 {
+                rows.push(ForecastRow {
+                    category,
+                    open,
+                    count,
+                    amount: read_sum(&row, &format!("a{i}"))?,
+                    weighted: read_sum(&row, &format!("w{i}"))?,
+                });
             }
-            let amount = read_sum(&row, &format!("a{i}"))?;
-            rows.push(ForecastRow {
-                category,
-                open,
-                count,
-                amount,
-                weighted: match (open, category) {
-                    (true, _) => read_sum(&row, &format!("w{i}"))?,
-                    (false, Closed) => amount,
-                    (false, _) => 0,
-                },
-            });
         }
         Ok(rows)
     }
@@ -239,35 +200,18 @@ impl Store {
         let rows = Self::bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
             .fetch_all(self.db.reads())
             .await?;
-        // Spellings of one competitor are merged here, in Rust, so both backends agree on the
-        // groups and on the name shown: the most used spelling (ties: the first in order).
-        let mut merged: Vec<(String, CompetitorRow, i64)> = Vec::new();
-        for r in &rows {
-            let key: String = r.try_get("competitor_key")?;
-            let name: String = r.try_get("competitor")?;
-            let count: i64 = r.try_get("n")?;
-            let amount = read_sum(r, "amount")?;
-            match merged.iter_mut().find(|(k, _, _)| *k == key) {
-                Some((_, row, best)) => {
-                    row.count += count;
-                    row.amount = row.amount.saturating_add(amount);
-                    if count > *best || (count == *best && name < row.competitor) {
-                        row.competitor = name;
-                        *best = count;
-                    }
-                }
-                None => merged.push((
-                    key,
-                    CompetitorRow {
-                        competitor: name,
-                        count,
-                        amount,
-                    },
-                    count,
-                )),
-            }
-        }
-        Ok(merged.into_iter().map(|(_, row, _)| row).collect())
+        let spellings = rows
+            .iter()
+            .map(|r| {
+                Ok(SpellingRow {
+                    key: r.try_get("competitor_key")?,
+                    name: r.try_get("competitor")?,
+                    count: r.try_get("n")?,
+                    amount: read_sum(r, "amount")?,
+                })
+            })
+            .collect::<Result<Vec<_>, Problem>>()?;
+        Ok(merge_competitors(spellings))
     }
 
     /// Won opportunities of the period per (owner, kind).

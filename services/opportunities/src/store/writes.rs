@@ -14,6 +14,7 @@ use sqlx::{Any, AnyConnection};
 
 use super::{Store, document};
 use crate::domain::opportunity::{LossReason, Opportunity, StageChange, competitor_key};
+use crate::domain::policy::Policy;
 
 /// Rows of the largest insert statement: the creations committed together go in one statement
 /// (one round trip).
@@ -31,6 +32,7 @@ fn insert_error(e: sqlx::Error) -> Problem {
 fn bind_columns<'q>(
     q: Query<'q, Any, AnyArguments>,
     o: &Opportunity,
+    policy: &Policy,
 ) -> Query<'q, Any, AnyArguments> {
     let close = o.close.as_ref();
     q.bind(o.owner.clone())
@@ -55,14 +57,16 @@ fn bind_columns<'q>(
         )
         .bind(o.prior_contract_value)
         .bind(o.version)
+        .bind(o.weighted_amount(policy))
 }
 
 const COLUMNS: &str = "owner, account_id, stage, kind, is_open, currency, amount_minor, \
     list_amount_minor, probability_override, forecast_category, forecast_day, create_day, \
-    close_day, loss_reason, competitor, competitor_key, prior_contract_minor, version";
+    close_day, loss_reason, competitor, competitor_key, prior_contract_minor, version, \
+    weighted_minor";
 
 /// Parameters [`bind_columns`] binds.
-const COLUMN_COUNT: usize = 18;
+const COLUMN_COUNT: usize = 19;
 
 /// Every column of a row, in the order [`bind_columns`] binds them, then the document and the id.
 const INSERT_COLUMNS: &[&str] = &[
@@ -84,6 +88,7 @@ const INSERT_COLUMNS: &[&str] = &[
     "competitor_key",
     "prior_contract_minor",
     "version",
+    "weighted_minor",
     "body",
     "id",
 ];
@@ -133,7 +138,7 @@ impl Store {
                 INSERT.statement(self.db.sql(), chunk.len()),
             ));
             for row in chunk {
-                query = bind_columns(query, &row.opportunity)
+                query = bind_columns(query, &row.opportunity, &self.policy)
                     .bind(row.document.clone())
                     .bind(row.opportunity.id.clone());
             }
@@ -180,12 +185,16 @@ impl Store {
         new_changes: &[StageChange],
     ) -> Result<(), Problem> {
         let body = document::encode(o)?;
-        let done = bind_columns(sqlx::query(sqlx::AssertSqlSafe(UPDATE_SQL.as_str())), o)
-            .bind(body)
-            .bind(o.id.clone())
-            .bind(expected_version)
-            .execute(&mut *conn)
-            .await?;
+        let done = bind_columns(
+            sqlx::query(sqlx::AssertSqlSafe(UPDATE_SQL.as_str())),
+            o,
+            &self.policy,
+        )
+        .bind(body)
+        .bind(o.id.clone())
+        .bind(expected_version)
+        .execute(&mut *conn)
+        .await?;
         if done.rows_affected() != 1 {
             return Err(Problem::Aborted(format!(
                 "{} was changed concurrently; read it again",
@@ -246,6 +255,68 @@ impl Store {
         self.insert_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Opportunities weighed again per transaction.
+const REWEIGH_PAGE: i64 = 500;
+
+impl Store {
+    /// Weighs every stored opportunity again when the probabilities it was weighed with (the
+    /// `weighting` table) are not this store's policy's, or none are recorded; returns how many
+    /// rows were weighed. Runs before the service serves: reports then sum amounts weighed by
+    /// the rules in force. A no-op (one read) when nothing changed.
+    ///
+    /// # Errors
+    /// Database errors; a stored document that does not decode.
+    pub async fn reweigh(&self) -> Result<u64, Problem> {
+        let wanted = self
+            .policy
+            .stage_probabilities()
+            .map(|p| p.to_string())
+            .join(",");
+        let recorded: Option<(String,)> = sqlx::query_as("SELECT probabilities FROM weighting")
+            .fetch_optional(self.db.reads())
+            .await?;
+        if recorded.as_ref().is_some_and(|(r,)| *r == wanted) {
+            return Ok(0);
+        }
+        let mut after = String::new();
+        let mut weighed = 0;
+        loop {
+            let page: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, body FROM opportunities WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(&after)
+            .bind(REWEIGH_PAGE)
+            .fetch_all(self.db.reads())
+            .await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = last.clone();
+            let mut tx = self.db.transaction().await?;
+            for (id, body) in &page {
+                let o = document::decode(body)?;
+                sqlx::query("UPDATE opportunities SET weighted_minor = $1 WHERE id = $2")
+                    .bind(o.weighted_amount(&self.policy))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            weighed += page.len() as u64;
+        }
+        let mut tx = self.db.transaction().await?;
+        sqlx::query("DELETE FROM weighting")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO weighting (probabilities) VALUES ($1)")
+            .bind(&wanted)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(weighed)
     }
 }
 
