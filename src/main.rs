@@ -63,12 +63,39 @@ enum Command {
     /// Runs one service in the foreground with its production settings (what the per-service
     /// binaries and containers run).
     Serve {
-        /// The service: `opportunities`.
+        /// The service, e.g. `opportunities`.
         service: String,
+    },
+    /// Shows and retries what a service owes its peers: the commands waiting in its outbox and
+    /// those a peer refused (parked until an operator retries them after a fix).
+    Outbox {
+        /// The service, e.g. `opportunities`.
+        service: String,
+        /// The data folder of `closeloop up` (its database is `<data-dir>/<service>.db`).
+        /// Without it, the service's `database.url` setting.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: OutboxAction,
     },
     /// Measures the opportunities service against a bare tonic echo server and, on PostgreSQL,
     /// against pgbench. See the README.
     Bench(bench::Args),
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Prints the backlog per peer and every parked command with the peer's answer.
+    List,
+    /// Puts parked commands back in line for delivery now.
+    Retry {
+        /// The command to retry (its id, as `list` shows it).
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        id: Option<String>,
+        /// Every parked command.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -112,6 +139,17 @@ fn main() -> ExitCode {
                 Duration::from_secs(hours * 3600),
             ),
             Command::Serve { service } => suite::serve(cli.config.as_deref(), &service).await,
+            Command::Outbox {
+                service,
+                data_dir,
+                action,
+            } => {
+                let retry = match action {
+                    OutboxAction::List => None,
+                    OutboxAction::Retry { id, .. } => Some(id),
+                };
+                suite::outbox(cli.config.as_deref(), &service, data_dir.as_deref(), retry).await
+            }
             Command::Bench(args) => bench::run(args).await,
         }
     });

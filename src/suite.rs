@@ -190,3 +190,62 @@ pub fn token(
     println!("{}", issuer.mint(subject, roles, ttl));
     Ok(())
 }
+
+/// `closeloop outbox <service> list|retry`: `retry` is `None` to list, `Some(None)` to retry
+/// every parked command, `Some(Some(id))` to retry one.
+pub async fn outbox(
+    config: Option<&Path>,
+    name: &str,
+    data_dir: Option<&Path>,
+    retry: Option<Option<String>>,
+) -> anyhow::Result<()> {
+    use closeloop_kit::outbox;
+    let def = find(name)?;
+    let mut settings = host::load_settings(def, config).context("loading settings")?;
+    if let Some(dir) = data_dir {
+        let file = dir.join(format!("{}.db", def.name));
+        if !file.exists() {
+            bail!("no database of {} at {}", def.name, file.display());
+        }
+        settings.common.database.url = format!("sqlite://{}", file.display());
+    }
+    let db = closeloop_kit::db::Db::connect(&settings.common.database)
+        .await
+        .context("opening the database")?;
+    db.migrate(&def.migrations)
+        .await
+        .context("migrating the database")?;
+    let result = async {
+        match retry {
+            Some(id) => {
+                let n = outbox::retry(&db, id.as_deref()).await?;
+                match id {
+                    Some(id) if n == 0 => bail!("no parked command {id}"),
+                    _ => println!("{n} command(s) back in line; the relay delivers them next"),
+                }
+            }
+            None => {
+                for peer in def.peers {
+                    let b = outbox::backlog(&db, Some(peer.name)).await?;
+                    println!(
+                        "{:<14} pending {:>6}  parked {:>6}  oldest pending {} s",
+                        peer.name,
+                        b.pending,
+                        b.parked,
+                        b.lag.as_secs()
+                    );
+                }
+                for p in outbox::parked(&db, 1000).await? {
+                    println!(
+                        "parked {}  {} -> {}  after {} attempt(s): {} {}",
+                        p.id, p.topic, p.destination, p.attempts, p.code, p.message
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}

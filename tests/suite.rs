@@ -134,6 +134,34 @@ async fn up_serves_the_suite_and_stops_gracefully() {
         .into_inner();
     assert_eq!(created.owner, "alice");
 
+    // Operators read the outbox of a running suite's service, and retry parked commands.
+    let out = Command::new(BIN)
+        .args(["outbox", "opportunities", "--data-dir"])
+        .arg(&data)
+        .arg("list")
+        .env_remove("CLOSELOOP_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("contracts") && stdout.contains("parked      0"),
+        "{stdout}"
+    );
+    let out = Command::new(BIN)
+        .args(["outbox", "opportunities", "--data-dir"])
+        .arg(&data)
+        .args(["retry", "--id", "no-such-command"])
+        .env_remove("CLOSELOOP_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no parked command no-such-command"));
+
     // `closeloop token` pointed at a folder without a secret fails, says where it looked and how
     // to point it at the suite, and creates no secret there.
     let other = tempfile::tempdir().unwrap();
