@@ -87,7 +87,9 @@ pub fn date_range_to_proto((start, end): (Date, Date)) -> pb::DateRange {
 }
 
 /// The paths of a required `update_mask` (AIP-134): `"*"` stands for every updatable field; an
-/// empty mask or a path outside `updatable` is refused, naming the fields that can be updated.
+/// empty mask or a path outside `updatable` is refused. Each refused path is named once
+/// (clipped), and the fields that can be updated are listed once, in the first violation; a
+/// mask of more paths than any update could name is refused whole.
 ///
 /// # Errors
 /// INVALID_ARGUMENT on `update_mask`.
@@ -107,15 +109,36 @@ pub fn update_mask<'a>(
     if paths == ["*"] {
         return Ok(updatable.to_vec());
     }
+    if paths.len() > updatable.len() {
+        let mut distinct = paths.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > updatable.len() {
+            return Err(crate::Problem::invalid(
+                "update_mask",
+                format!(
+                    "{} distinct paths; at most {} can be updated: {}",
+                    distinct.len(),
+                    updatable.len(),
+                    updatable.join(", ")
+                ),
+            ));
+        }
+    }
     let mut v = crate::Violations::new();
     for path in paths.iter().filter(|p| !updatable.contains(p)) {
-        v.add(
-            "update_mask",
-            format!(
-                "{path:?} cannot be updated; updatable fields: {}",
-                updatable.join(", ")
-            ),
-        );
+        let path: String = path.chars().take(64).collect();
+        if v.is_empty() {
+            v.add(
+                "update_mask",
+                format!(
+                    "{path:?} cannot be updated; updatable fields: {}",
+                    updatable.join(", ")
+                ),
+            );
+        } else {
+            v.add("update_mask", format!("{path:?} cannot be updated"));
+        }
     }
     v.finish(|| paths)
 }

@@ -158,20 +158,34 @@ impl Problem {
 
     /// The gRPC status a client receives. This is the table: each problem kind has exactly one
     /// code, and its details carry what a client needs to act on it.
+    ///
+    /// What one error reports is bounded, whatever the request held: at most
+    /// `server.max_error_violations` violations (the last one says how many more there were),
+    /// each field or subject at most [`MAX_NAME_BYTES`] and each description at most
+    /// [`MAX_DESCRIPTION_BYTES`], and all of them together at most
+    /// `server.max_error_details_bytes` ([`set_limits`]).
     pub fn into_status(self) -> Status {
-        let message = self.to_string();
+        let message = clip(&self.to_string(), MAX_DESCRIPTION_BYTES).into_owned();
         match self {
             Problem::InvalidArgument(violations) => {
                 let mut details = ErrorDetails::new();
-                for v in violations {
-                    details.add_bad_request_violation(v.field, v.description);
+                for (field, description) in bounded(
+                    violations
+                        .into_iter()
+                        .map(|v| (v.field, String::new(), v.description)),
+                ) {
+                    details.add_bad_request_violation(field.0, description);
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
             Problem::FailedPrecondition(violations) => {
                 let mut details = ErrorDetails::new();
-                for v in violations {
-                    details.add_precondition_failure_violation(v.gate, v.subject, v.description);
+                for (names, description) in bounded(
+                    violations
+                        .into_iter()
+                        .map(|v| (v.gate, v.subject, v.description)),
+                ) {
+                    details.add_precondition_failure_violation(names.0, names.1, description);
                 }
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
@@ -192,6 +206,71 @@ impl Problem {
             }
         }
     }
+}
+
+/// Longest field name, gate or subject an error reports, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Longest description (and status message) an error reports, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 512;
+
+static LIMITS: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+
+/// Sets how many violations one error reports and how many bytes they take together
+/// (`server.max_error_violations`, `server.max_error_details_bytes`); the first call wins, for
+/// the whole process. Defaults: 50 violations, 8 KiB.
+pub fn set_limits(max_violations: usize, max_details_bytes: usize) {
+    let _ = LIMITS.set((max_violations.max(1), max_details_bytes.max(1024)));
+}
+
+fn limits() -> (usize, usize) {
+    *LIMITS.get_or_init(|| (50, 8192))
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, saying it was cut.
+fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end]).into()
+}
+
+/// The violations one error reports: clipped, at most the configured number and bytes, the last
+/// saying how many were left out.
+fn bounded(
+    all: impl ExactSizeIterator<Item = (String, String, String)>,
+) -> Vec<((String, String), String)> {
+    let (max_count, max_bytes) = limits();
+    let total = all.len();
+    let mut kept: Vec<((String, String), String)> = Vec::new();
+    let mut bytes = 0;
+    for (a, b, description) in all {
+        let entry = (
+            (
+                clip(&a, MAX_NAME_BYTES).into_owned(),
+                clip(&b, MAX_NAME_BYTES).into_owned(),
+            ),
+            clip(&description, MAX_DESCRIPTION_BYTES).into_owned(),
+        );
+        let size = entry.0.0.len() + entry.0.1.len() + entry.1.len();
+        if kept.len() == max_count || (bytes + size > max_bytes && !kept.is_empty()) {
+            break;
+        }
+        bytes += size;
+        kept.push(entry);
+    }
+    let (shown, left_out) = (kept.len(), total - kept.len());
+    if left_out > 0
+        && let Some(last) = kept.last_mut()
+    {
+        last.1.push_str(&format!(
+            " (and {left_out} more not reported: this error reports {shown} of {total})"
+        ));
+    }
+    kept
 }
 
 impl From<Problem> for Status {

@@ -5,10 +5,12 @@
 //!    instead of resetting the stream; the server goes on serving.
 //! 3. [`DeadlineLayer`]: no call outlives the server's limit or the client's `grpc-timeout`,
 //!    whichever is shorter; it fails with DEADLINE_EXCEEDED.
-//! 4. [`AdmissionLayer`]: at most N calls run at once; the next one is refused at once with
-//!    RESOURCE_EXHAUSTED (load shedding), before anything is spent on it.
-//! 5. [`AuthLayer`]: only calls with a valid bearer token reach a handler, which finds the
-//!    [`Principal`](crate::auth::Principal) in the request extensions.
+//! 4. [`AuthLayer`]: only calls with a valid bearer token and at least one role go further; a
+//!    handler finds the [`Principal`](crate::auth::Principal) in the request extensions. First
+//!    of the two below, so an anonymous caller never holds memory or a slot.
+//! 5. [`AdmissionLayer`]: a call is admitted once its whole message arrived (bounded in time,
+//!    size and bytes in flight over all calls), then takes one of N slots until its answer is
+//!    sent; with none free it is refused at once with RESOURCE_EXHAUSTED (load shedding).
 //!
 //! Health and reflection are exempt from admission and auth: probes must answer while the server
 //! is saturated, and tools must discover the API without a token.
@@ -294,18 +296,50 @@ where
 
 // ---------------------------------------------------------------------------------------------
 
-/// Limits concurrent calls and sheds the excess with RESOURCE_EXHAUSTED.
+/// What [`AdmissionLayer`] bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmissionLimits {
+    /// Calls served at once.
+    pub concurrency: usize,
+    /// Longest wait for a request's message once its headers arrived.
+    pub body_timeout: Duration,
+    /// Largest request message.
+    pub max_message_bytes: usize,
+    /// Bytes of request messages being received at once, over all calls.
+    pub max_bytes_in_flight: usize,
+}
+
+/// Admits a call only once its whole request message has arrived (within the body timeout, at
+/// most the message limit, within a budget of request bytes over all calls), then takes one of
+/// the concurrency slots, which it holds until the answer is sent or the stream is reset. When no
+/// slot is free the call is refused at once with RESOURCE_EXHAUSTED (load shedding). A stream
+/// whose message never arrives, or a client that never reads its answers, cannot hold more than
+/// the limits let it; what holds a slot is a call the server is actually working on or answering.
 #[derive(Clone)]
 pub struct AdmissionLayer {
     slots: Arc<Semaphore>,
+    /// Request bytes being received, in KiB.
+    budget: Arc<Semaphore>,
+    limits: AdmissionLimits,
+    shed: Arc<crate::server::Counter>,
 }
 
 impl AdmissionLayer {
-    /// At most `limit` calls at once.
-    pub fn new(limit: usize) -> Self {
+    /// Admission within `limits`.
+    pub fn new(limits: AdmissionLimits) -> Self {
         AdmissionLayer {
-            slots: Arc::new(Semaphore::new(limit.max(1))),
+            slots: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+            budget: Arc::new(Semaphore::new(
+                (limits.max_bytes_in_flight / 1024).clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            limits,
+            shed: Arc::default(),
         }
+    }
+
+    /// Calls being served or answered now.
+    pub fn in_flight(&self) -> usize {
+        self.limits.concurrency.max(1) - self.slots.available_permits()
     }
 }
 
@@ -314,7 +348,7 @@ impl<S> Layer<S> for AdmissionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Admission {
             inner,
-            slots: self.slots.clone(),
+            admission: self.clone(),
         }
     }
 }
@@ -323,16 +357,157 @@ impl<S> Layer<S> for AdmissionLayer {
 #[derive(Clone)]
 pub struct Admission<S> {
     inner: S,
-    slots: Arc<Semaphore>,
+    admission: AdmissionLayer,
 }
 
-impl<S, B, RB> Service<http::Request<B>> for Admission<S>
+type Body = tonic::body::Body;
+
+/// Why a request's message was not admitted.
+enum Refused {
+    Late,
+    TooLarge(usize),
+    Busy,
+    Broken(String),
+}
+
+impl Refused {
+    fn status(self, limits: &AdmissionLimits) -> Status {
+        match self {
+            Refused::Late => Status::deadline_exceeded(format!(
+                "the request message did not arrive within {} ms",
+                limits.body_timeout.as_millis()
+            )),
+            Refused::TooLarge(n) => Problem::ResourceExhausted(format!(
+                "the request message of {n} bytes is larger than the limit of {} bytes",
+                limits.max_message_bytes
+            ))
+            .into_status(),
+            Refused::Busy => {
+                Problem::ResourceExhausted("server is at capacity, retry with backoff".into())
+                    .into_status()
+            }
+            Refused::Broken(why) => Status::cancelled(format!("the request stream broke: {why}")),
+        }
+    }
+}
+
+/// Reads a request's whole body, bounded. Returns it with the budget it takes.
+async fn receive(
+    mut body: Body,
+    limits: AdmissionLimits,
+    budget: Arc<Semaphore>,
+) -> Result<
+    (
+        prost::bytes::Bytes,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    ),
+    Refused,
+> {
+    use http_body_util::BodyExt;
+    use prost::bytes::BufMut;
+    // The gRPC frame: 1 flag byte, a 4-byte length, the message.
+    let most = limits.max_message_bytes.saturating_add(5);
+    let mut buf = prost::bytes::BytesMut::new();
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Refused::Broken(e.message().to_owned()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buf.len() + data.len() > most {
+                return Err(Refused::TooLarge(buf.len() + data.len() - 5));
+            }
+            let kib = u32::try_from((buf.len() + data.len()).div_ceil(1024))
+                .unwrap_or(u32::MAX)
+                .saturating_sub(held.as_ref().map_or(0, |p| p.num_permits() as u32));
+            if kib > 0 {
+                let more = budget
+                    .clone()
+                    .try_acquire_many_owned(kib)
+                    .map_err(|_| Refused::Busy)?;
+                match held.as_mut() {
+                    Some(h) => h.merge(more),
+                    None => held = Some(more),
+                }
+            }
+            buf.put(data);
+            // The declared length is known after 5 bytes: refuse a message that will not fit
+            // before receiving it.
+            if buf.len() >= 5 {
+                let declared = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                if declared > limits.max_message_bytes {
+                    return Err(Refused::TooLarge(declared));
+                }
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(limits.body_timeout, read).await {
+        Ok(Ok(())) => Ok((buf.freeze(), held)),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(Refused::Late),
+    }
+}
+
+/// Most bytes of an answer handed to the HTTP/2 layer at once. The layer takes the next piece
+/// only once it has room for it (its send buffer is bounded per stream), so the answer of a
+/// client that does not read stays here, counted by its slot, instead of piling up below.
+const ANSWER_PIECE: usize = 16 * 1024;
+
+pin_project_lite::pin_project! {
+    /// An answer's body that holds the call's slot until it is sent or dropped, handing its
+    /// data on in pieces of at most [`ANSWER_PIECE`] bytes.
+    struct Holding {
+        #[pin]
+        inner: Body,
+        rest: prost::bytes::Bytes,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    }
+}
+
+impl http_body::Body for Holding {
+    type Data = prost::bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        if !this.rest.is_empty() {
+            let n = this.rest.len().min(ANSWER_PIECE);
+            let piece = this.rest.split_to(n);
+            return Poll::Ready(Some(Ok(http_body::Frame::data(piece))));
+        }
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(mut data) => {
+                    if data.len() > ANSWER_PIECE {
+                        *this.rest = data.split_off(ANSWER_PIECE);
+                    }
+                    Poll::Ready(Some(Ok(http_body::Frame::data(data))))
+                }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            Poll::Ready(None) => {
+                this.slot.take();
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty() && self.inner.is_end_stream()
+    }
+}
+
+impl<S> Service<http::Request<Body>> for Admission<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    B: Send + 'static,
-    RB: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -342,27 +517,43 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let mut inner = take(&mut self.inner);
         if is_open_path(req.uri().path()) {
-            return Box::pin(take(&mut self.inner).call(req));
+            return Box::pin(inner.call(req));
         }
-        match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let fut = take(&mut self.inner).call(req);
-                Box::pin(async move {
-                    let result = fut.await;
-                    drop(permit);
-                    result
+        let admission = self.admission.clone();
+        Box::pin(async move {
+            let limits = admission.limits;
+            let (parts, body) = req.into_parts();
+            let (bytes, budget) = match receive(body, limits, admission.budget.clone()).await {
+                Ok(received) => received,
+                Err(refused) => {
+                    if let Refused::Busy = refused {
+                        admission
+                            .shed
+                            .count("shedding calls: request bytes in flight at their limit");
+                    }
+                    return Ok(reply(refused.status(&limits)));
+                }
+            };
+            let Ok(slot) = admission.slots.clone().try_acquire_owned() else {
+                admission
+                    .shed
+                    .count("shedding calls: server.concurrency_limit reached");
+                return Ok(reply(Refused::Busy.status(&limits)));
+            };
+            let req = http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)));
+            let response = inner.call(req).await?;
+            drop(budget);
+            Ok(response.map(|inner| {
+                Body::new(Holding {
+                    inner,
+                    rest: prost::bytes::Bytes::new(),
+                    slot: Some(slot),
                 })
-            }
-            Err(_) => {
-                tracing::warn!("shedding a call: concurrency limit reached");
-                Box::pin(std::future::ready(Ok(reply(
-                    Problem::ResourceExhausted("server is at capacity, retry with backoff".into())
-                        .into_status(),
-                ))))
-            }
-        }
+            }))
+        })
     }
 }
 
@@ -423,6 +614,15 @@ where
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         match self.auth.verify_header(header) {
+            // A caller with no role this suite knows may call nothing: refused before it can
+            // hold anything.
+            Ok(principal) if principal.roles.is_empty() => Box::pin(std::future::ready(Ok(reply(
+                Problem::PermissionDenied(format!(
+                    "{} holds no closeloop role; every method needs one",
+                    principal.subject
+                ))
+                .into_status(),
+            )))),
             Ok(principal) => {
                 tracing::Span::current().record("enduser.id", principal.subject.as_str());
                 if let Some(method) = crate::rpc::Method::from_path(req.uri().path()) {
@@ -492,22 +692,46 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
+    fn limits(concurrency: usize) -> AdmissionLimits {
+        AdmissionLimits {
+            concurrency,
+            body_timeout: Duration::from_millis(200),
+            max_message_bytes: 64,
+            max_bytes_in_flight: 1 << 20,
+        }
+    }
+
+    /// A request carrying one gRPC frame of `len` bytes.
+    fn call(path: &str, len: usize) -> http::Request<Body> {
+        let mut frame = vec![0, 0, 0, 0, 0];
+        frame[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+        frame.extend(std::iter::repeat_n(7u8, len));
+        http::Request::builder()
+            .uri(path)
+            .body(Body::new(http_body_util::Full::new(
+                prost::bytes::Bytes::from(frame),
+            )))
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn calls_beyond_the_limit_are_shed_but_health_is_not() {
         let release = Arc::new(tokio::sync::Notify::new());
         let held = release.clone();
-        let hold = tower::service_fn(move |_: http::Request<()>| {
+        let hold = tower::service_fn(move |_: http::Request<Body>| {
             let held = held.clone();
             async move {
                 held.notified().await;
-                Ok::<Response, Infallible>(http::Response::new(tonic::body::Body::default()))
+                let answer = http_body_util::Full::new(prost::bytes::Bytes::from_static(b"x"));
+                Ok::<Response, Infallible>(http::Response::new(Body::new(answer)))
             }
         });
-        let layer = AdmissionLayer::new(1);
+        let layer = AdmissionLayer::new(limits(1));
         let mut svc = layer.layer(hold);
-        let first = tokio::spawn(svc.call(request("/x.Y/Z")));
-        tokio::task::yield_now().await;
-        let shed = svc.call(request("/x.Y/Z")).await.unwrap();
+        let first = tokio::spawn(svc.call(call("/x.Y/Z", 3)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(layer.in_flight(), 1);
+        let shed = svc.call(call("/x.Y/Z", 3)).await.unwrap();
         assert_eq!(
             status(&shed),
             "8",
@@ -516,7 +740,7 @@ mod tests {
         // Health is not shed: it reaches the (still busy) service and waits there.
         let health = tokio::time::timeout(
             Duration::from_millis(50),
-            svc.call(request("/grpc.health.v1.Health/Check")),
+            svc.call(call("/grpc.health.v1.Health/Check", 0)),
         )
         .await;
         assert!(
@@ -524,13 +748,36 @@ mod tests {
             "health waited in the service instead of being shed"
         );
         release.notify_waiters();
-        first.await.unwrap().unwrap();
+        let answer = first.await.unwrap().unwrap();
+        assert_eq!(
+            layer.in_flight(),
+            1,
+            "the slot is held until the answer is sent"
+        );
+        drop(answer);
+        assert_eq!(layer.in_flight(), 0);
         // The slot is free again.
-        let again = tokio::spawn(svc.call(request("/x.Y/Z")));
-        tokio::task::yield_now().await;
+        let again = tokio::spawn(svc.call(call("/x.Y/Z", 3)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
         release.notify_waiters();
         let response = again.await.unwrap().unwrap();
         assert!(response.headers().get("grpc-status").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_resource_exhausted_before_it_is_read() {
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = reached.clone();
+        let svc = tower::service_fn(move |_: http::Request<Body>| {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            async { Ok::<Response, Infallible>(http::Response::new(Body::default())) }
+        });
+        let mut svc = AdmissionLayer::new(limits(4)).layer(svc);
+        let answer = svc.call(call("/x.Y/Z", 65)).await.unwrap();
+        assert_eq!(status(&answer), "8");
+        let answer = svc.call(call("/x.Y/Z", 64)).await.unwrap();
+        assert!(answer.headers().get("grpc-status").is_none());
+        assert!(reached.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

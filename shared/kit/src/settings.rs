@@ -76,6 +76,39 @@ pub struct ServerSettings {
     /// How long a shutdown waits for in-flight calls before it stops anyway.
     #[serde(deserialize_with = "number")]
     pub shutdown_grace_ms: u64,
+    /// How long a shutdown keeps accepting calls with health NOT_SERVING before it closes the
+    /// listener, so load balancers stop sending new calls first.
+    #[serde(deserialize_with = "number")]
+    pub drain_delay_ms: u64,
+    /// Longest wait for a request's message once its headers arrived; a body that does not
+    /// arrive in time answers DEADLINE_EXCEEDED and never holds a concurrency slot.
+    #[serde(deserialize_with = "number")]
+    pub request_body_timeout_ms: u64,
+    /// Bytes of request messages being received at once, over all calls; a call that would
+    /// pass it is shed with RESOURCE_EXHAUSTED.
+    #[serde(deserialize_with = "number")]
+    pub max_request_bytes_in_flight: usize,
+    /// Calls one connection may have open at once (HTTP/2 `MAX_CONCURRENT_STREAMS`).
+    #[serde(deserialize_with = "number")]
+    pub max_concurrent_streams: u32,
+    /// Largest request headers (HTTP/2 `MAX_HEADER_LIST_SIZE`), in bytes.
+    #[serde(deserialize_with = "number")]
+    pub max_header_list_bytes: u32,
+    /// Connections open at once; more are closed as they arrive.
+    #[serde(deserialize_with = "number")]
+    pub max_connections: usize,
+    /// How long a new connection has to send the HTTP/2 connection preface.
+    #[serde(deserialize_with = "number")]
+    pub handshake_timeout_ms: u64,
+    /// How long a connection may go without sending a request before it is closed.
+    #[serde(deserialize_with = "number")]
+    pub idle_timeout_ms: u64,
+    /// Field violations one error reports at most; the last says how many more there were.
+    #[serde(deserialize_with = "number")]
+    pub max_error_violations: usize,
+    /// Bytes the violations of one error take at most.
+    #[serde(deserialize_with = "number")]
+    pub max_error_details_bytes: usize,
 }
 
 impl ServerSettings {
@@ -154,6 +187,16 @@ request_timeout_ms = 10000
 concurrency_limit = 512
 max_message_bytes = 4194304
 shutdown_grace_ms = 20000
+drain_delay_ms = 2000
+request_body_timeout_ms = 5000
+max_request_bytes_in_flight = 67108864
+max_concurrent_streams = 100
+max_header_list_bytes = 16384
+max_connections = 1000
+handshake_timeout_ms = 5000
+idle_timeout_ms = 300000
+max_error_violations = 50
+max_error_details_bytes = 8192
 
 [database]
 url = "sqlite://data/closeloop.db"

@@ -113,7 +113,42 @@ async fn only_calls_with_a_valid_token_reach_the_service() {
     })
     .unwrap()
     .mint("ana", &[Role::SalesManager], Duration::from_secs(60));
-    for bearer in [None, Some("not-a-jwt"), Some(""), Some(foreign.as_str())] {
+    // Valid from tomorrow (RFC 7519 `nbf`), beyond the 30 s leeway.
+    let not_yet = {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            sub: &'a str,
+            iss: &'a str,
+            aud: &'a str,
+            exp: u64,
+            nbf: u64,
+            roles: [&'a str; 1],
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &Claims {
+                sub: "ana",
+                iss: "closeloop",
+                aud: "closeloop",
+                exp: now + 2 * 86_400,
+                nbf: now + 86_400,
+                roles: ["sales_rep"],
+            },
+            &jsonwebtoken::EncodingKey::from_secret(closeloop_kit::testing::TEST_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    for bearer in [
+        None,
+        Some("not-a-jwt"),
+        Some(""),
+        Some(foreign.as_str()),
+        Some(not_yet.as_str()),
+    ] {
         let err =
             toy::call::<_, prost_types::Value>(&app.channel, bearer, "Whoami", text(""), None)
                 .await

@@ -82,6 +82,8 @@ impl TestService {
         settings.common.server.listen = "127.0.0.1:0".into();
         settings.common.database = database.settings.clone();
         settings.common.auth = auth_settings();
+        // Tests stop services often; a load balancer's drain window would only slow them.
+        settings.common.server.drain_delay_ms = 0;
         adjust(&mut settings);
         Self::spawn_on(def, settings, database).await
     }

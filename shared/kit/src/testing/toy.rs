@@ -1,6 +1,7 @@
 //! A toy service for testing what the host and the kit do for every service, on a real server:
 //! `closeloop.toy.v1.Toy` with `Echo` (answers its text), `Sleep` (answers after the duration it
-//! is sent) and `Whoami` (answers the caller's subject), behind the same host, layers and codec
+//! is sent), `Whoami` (answers the caller's subject) and `Validate` (refuses every text of a
+//! list that is not "ok", one field violation each, as request parsing does), behind the same host, layers and codec
 //! as the real services. Its messages are well-known types, so it needs no proto of its own.
 
 use std::convert::Infallible;
@@ -98,6 +99,30 @@ impl tower::Service<http::Request<tonic::body::Body>> for Toy {
                     )
                     .await
                 }
+                "/closeloop.toy.v1.Toy/Validate" => {
+                    let mut grpc = tonic::server::Grpc::new(ApiCodec::default())
+                        .max_decoding_message_size(max)
+                        .max_encoding_message_size(max);
+                    grpc.unary(
+                        tower::service_fn(|r: Request<prost_types::ListValue>| async move {
+                            let list = r.into_inner();
+                            let mut v = crate::Violations::new();
+                            for (i, value) in list.values.iter().enumerate() {
+                                match &value.kind {
+                                    Some(Kind::StringValue(s)) if s == "ok" => {}
+                                    Some(Kind::StringValue(s)) => {
+                                        v.add(format!("values[{i}]"), format!("{s:?} is not ok"))
+                                    }
+                                    _ => v.add(format!("values[{i}]"), "must be a text"),
+                                }
+                            }
+                            v.into_result()?;
+                            Ok::<_, Status>(Response::new(list))
+                        }),
+                        req,
+                    )
+                    .await
+                }
                 "/closeloop.toy.v1.Toy/Whoami" => {
                     let mut grpc = tonic::server::Grpc::new(ApiCodec::default());
                     grpc.unary(
@@ -121,6 +146,7 @@ pub fn path(method: &'static str) -> http::uri::PathAndQuery {
     match method {
         "Echo" => http::uri::PathAndQuery::from_static("/closeloop.toy.v1.Toy/Echo"),
         "Sleep" => http::uri::PathAndQuery::from_static("/closeloop.toy.v1.Toy/Sleep"),
+        "Validate" => http::uri::PathAndQuery::from_static("/closeloop.toy.v1.Toy/Validate"),
         _ => http::uri::PathAndQuery::from_static("/closeloop.toy.v1.Toy/Whoami"),
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! The same function serves production processes, `closeloop up` and the tests.
 
+mod incoming;
+
+pub(crate) use incoming::Counter;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,13 +14,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::auth::Authenticator;
 use crate::db::Db;
-use crate::layers::{AdmissionLayer, AuthLayer, CatchPanicLayer, DeadlineLayer, TraceLayer};
+use crate::layers::{
+    AdmissionLayer, AdmissionLimits, AuthLayer, CatchPanicLayer, DeadlineLayer, TraceLayer,
+};
 use crate::settings::ServerSettings;
 
 /// How often the database behind a service is probed for the health status.
@@ -84,6 +89,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let local: Option<SocketAddr> = listener.local_addr().ok();
+    crate::error::set_limits(
+        settings.max_error_violations,
+        settings.max_error_details_bytes,
+    );
     let (reporter, health_service) = tonic_health::server::health_reporter();
 
     // Both reflection protocols: v1 for current tools, v1alpha for the clients that still ask
@@ -123,6 +132,12 @@ pub async fn serve(
         draining_rx,
     ));
 
+    let admission = AdmissionLayer::new(AdmissionLimits {
+        concurrency: settings.concurrency_limit,
+        body_timeout: Duration::from_millis(settings.request_body_timeout_ms),
+        max_message_bytes: settings.max_message_bytes,
+        max_bytes_in_flight: settings.max_request_bytes_in_flight,
+    });
     let layers = tower::ServiceBuilder::new()
         // Outermost so every call, even one refused below, is traced in the caller's trace.
         .layer(TraceLayer)
@@ -131,20 +146,32 @@ pub async fn serve(
         .layer(CatchPanicLayer)
         // Bounds the whole call, including time spent in the layers below.
         .layer(DeadlineLayer::new(settings.request_timeout()))
-        // Sheds excess load before any work (token checks, database) is spent on it.
-        .layer(AdmissionLayer::new(settings.concurrency_limit))
-        // Innermost: only admitted calls pay for token verification and reach handlers.
+        // Before admission: a caller without a valid token and a role never holds request
+        // bytes or a slot (a verified token is cached, so this costs a lookup).
         .layer(AuthLayer::new(auth))
+        // Innermost: a call takes a slot only once its message has arrived, and holds it until
+        // its answer is sent; excess load is shed before a handler spends anything on it.
+        .layer(admission.clone())
         .into_inner();
 
     let names = service.names.clone();
+    let (closing_tx, closing_rx) = watch::channel(false);
     let signal = {
         let reporter = reporter.clone();
+        let drain_delay = Duration::from_millis(settings.drain_delay_ms);
         async move {
             shutdown.await;
-            tracing::info!("draining: refusing new connections, finishing in-flight calls");
+            // NOT_SERVING first, while calls are still accepted, so load balancers take the
+            // process out of rotation before its listener closes.
             let _ = draining_tx.send(true);
             set_all(&reporter, &names, ServingStatus::NotServing).await;
+            tracing::info!(
+                drain_delay_ms = drain_delay.as_millis() as u64,
+                "draining: health is NOT_SERVING; closing the listener after the drain delay"
+            );
+            tokio::time::sleep(drain_delay).await;
+            let _ = closing_tx.send(true);
+            tracing::info!("draining: refusing new connections, finishing in-flight calls");
         }
     };
     let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
@@ -156,9 +183,27 @@ pub async fn serve(
     if let Some(addr) = local {
         tracing::info!(%addr, services = ?service.names, "serving");
     }
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = incoming::accept(
+        listener,
+        incoming::Limits {
+            max_connections: settings.max_connections,
+            handshake_timeout: Duration::from_millis(settings.handshake_timeout_ms),
+            idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
+        },
+        closing_rx,
+    );
     let server = tonic::transport::Server::builder()
+        // Dead peers are found by keep-alive PINGs; a peer that does not answer one in 20 s
+        // loses its connection.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        // Bounds what one connection can open and send: streams at once (tonic advertises no
+        // limit unless told), header size, and streams reset before they are served (the
+        // "rapid reset" attack).
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .http2_max_header_list_size(settings.max_header_list_bytes)
+        .http2_max_pending_accept_reset_streams(Some(64))
+        .http2_max_local_error_reset_streams(Some(256))
         .layer(layers)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, signal);
@@ -174,7 +219,12 @@ pub async fn serve(
                 std::future::pending::<()>().await;
             }
         } => {
-            tracing::warn!(grace_ms = settings.shutdown_grace_ms, "in-flight calls did not finish in the grace period; stopping anyway");
+            let in_flight = admission.in_flight();
+            if in_flight > 0 {
+                tracing::warn!(grace_ms = settings.shutdown_grace_ms, in_flight, "calls did not finish in the grace period; stopping anyway");
+            } else {
+                tracing::info!(grace_ms = settings.shutdown_grace_ms, "connections still open after the grace period (no call in flight); closing them");
+            }
             Ok(())
         }
     };
