@@ -281,3 +281,86 @@ fn settings_errors_are_reported_not_panicked() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// CPU ticks (user + system) the process has used, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime 13th.
+    let after = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A process out of file descriptors cannot accept; its accept loop backs off instead of
+/// spinning a core, and takes clients again once descriptors are free.
+#[tokio::test]
+async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" serve opportunities")
+        .arg(BIN)
+        .env_remove("CLOSELOOP_CONFIG")
+        .env("CLOSELOOP_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "CLOSELOOP_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("o.db").display()),
+        )
+        .env("CLOSELOOP_AUTH__HS256_SECRET", "x".repeat(32))
+        .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let pid = running.0.id();
+    let addr = format!("127.0.0.1:{port}");
+    let health = || async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .ok()?;
+        HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await
+            .ok()
+            .map(|r| r.into_inner().status)
+    };
+    let started = Instant::now();
+    while health().await != Some(ServingStatus::Serving as i32) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // More connections than the process has descriptors: accepts fail with EMFILE.
+    let mut flood = Vec::new();
+    for _ in 0..120 {
+        if let Ok(tcp) = tokio::net::TcpStream::connect(&addr).await {
+            flood.push(tcp);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(pid) - before;
+    // 200 ticks would be a whole core for the two seconds.
+    assert!(
+        used < 60,
+        "the server used {used} ticks in 2 s while out of descriptors"
+    );
+    drop(flood);
+    let freed = Instant::now();
+    while health().await != Some(ServingStatus::Serving as i32) {
+        assert!(
+            freed.elapsed() < Duration::from_secs(10),
+            "no new client got through once descriptors were free"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -68,7 +68,7 @@ async fn routes(context: Context) -> Result<Routes, HostError> {
     }
     let app = App::new(store, policy, context.outbox());
     let max = context.max_message_bytes();
-    let api = OpportunityServiceServer::new(api::Api::new(app, pages))
+    let api = OpportunityServiceServer::new(api::Api::new(app, pages, max))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     Ok(Routes::new(api))

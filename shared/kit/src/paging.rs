@@ -249,6 +249,44 @@ impl<K: Serialize> Page<K> {
     }
 }
 
+impl<K: Serialize> Page<K> {
+    /// Like [`Page::finish`], converting each item with `convert` and stopping early, with a
+    /// token, before the converted items' `size` passes `budget` bytes: a page of large items
+    /// still fits the message limit, and paging on reaches the rest. The first item is always
+    /// kept (an item alone fits the limit by the bounds on what one resource holds).
+    pub fn finish_within<T, U>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> K,
+        convert: impl Fn(T) -> U,
+        size: impl Fn(&U) -> usize,
+        budget: usize,
+    ) -> (Vec<U>, String) {
+        let more = items.len() > self.size as usize;
+        let mut out = Vec::with_capacity(items.len().min(self.size as usize));
+        let mut used = 0usize;
+        let mut last_key = None;
+        let mut stopped_early = false;
+        for item in items.into_iter().take(self.size as usize) {
+            let k = key(&item);
+            let converted = convert(item);
+            let n = size(&converted);
+            if !out.is_empty() && used + n > budget {
+                stopped_early = true;
+                break;
+            }
+            used += n;
+            out.push(converted);
+            last_key = Some(k);
+        }
+        let token = match last_key {
+            Some(k) if more || stopped_early => self.tokens.encode(&k, self.filters),
+            _ => String::new(),
+        };
+        (out, token)
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -335,6 +373,21 @@ mod tests {
         assert_eq!(tokens().decode::<u32>(&token, 9).unwrap(), Some(2));
         let (items, token) = page.finish(vec![1], |i| *i);
         assert_eq!((items, token.as_str()), (vec![1], ""));
+    }
+
+    #[test]
+    fn a_page_stops_before_its_byte_budget_and_says_where_to_go_on() {
+        let page = tokens().page::<u32>(10, "", 9).unwrap();
+        let items: Vec<u32> = (1..=5).collect();
+        let (kept, token) = page.finish_within(items, |i| *i, |i| i * 10, |_| 40, 100);
+        assert_eq!(kept, [10, 20]);
+        assert_eq!(tokens().decode::<u32>(&token, 9).unwrap(), Some(2));
+        // Within budget and no more items: no token.
+        let (kept, token) = page.finish_within(vec![1, 2], |i| *i, |i| i, |_| 1, 100);
+        assert_eq!((kept, token.as_str()), (vec![1, 2], ""));
+        // One item over the budget alone is still answered.
+        let (kept, _) = page.finish_within(vec![7], |i| *i, |i| i, |_| 1000, 100);
+        assert_eq!(kept, [7]);
     }
 
     #[test]

@@ -144,13 +144,14 @@ impl From<Email> for String {
 }
 
 /// An identifier from another system or a token subject (an owner, an account id, a product
-/// id): 1 to `max` characters (not bytes), no control characters, no surrounding spaces. Such
-/// values are stored, indexed and compared exactly, so they are refused rather than cleaned up.
+/// id): 1 to `max` bytes of UTF-8 (a limit in bytes bounds what is stored and sent whatever the
+/// script), no control characters, no surrounding spaces. Such values are stored, indexed and
+/// compared exactly, so they are refused rather than cleaned up.
 pub fn identifier(s: &str, max: usize) -> Result<String, String> {
     if s.is_empty() {
         Err("required".into())
-    } else if s.chars().count() > max {
-        Err(format!("at most {max} characters"))
+    } else if s.len() > max {
+        Err(format!("at most {max} bytes of UTF-8"))
     } else if s.chars().any(char::is_control) {
         Err("must not contain control characters".into())
     } else if s.trim() != s {
@@ -160,8 +161,8 @@ pub fn identifier(s: &str, max: usize) -> Result<String, String> {
     }
 }
 
-/// Text that must be present and bounded: trimmed, 1 to `MAX` characters, no control characters
-/// other than newlines and tabs.
+/// Text that must be present and bounded: trimmed, 1 to `max` bytes of UTF-8 (so a field's limit
+/// bounds its size whatever the script), no control characters other than newlines and tabs.
 pub fn required_text(s: &str, max: usize) -> Result<String, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -173,8 +174,8 @@ pub fn required_text(s: &str, max: usize) -> Result<String, String> {
 /// Text that may be empty but is bounded like [`required_text`].
 pub fn optional_text(s: &str, max: usize) -> Result<String, String> {
     let t = s.trim();
-    if t.chars().count() > max {
-        return Err(format!("at most {max} characters"));
+    if t.len() > max {
+        return Err(format!("at most {max} bytes of UTF-8"));
     }
     if t.chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
@@ -222,7 +223,9 @@ mod tests {
     #[test]
     fn identifiers() {
         assert!(identifier("acme-1", 8).is_ok());
-        assert!(identifier(&"é".repeat(8), 8).is_ok());
+        // Bytes, not characters: four 2-byte letters fit 8 bytes, five do not.
+        assert!(identifier(&"é".repeat(4), 8).is_ok());
+        assert!(identifier(&"é".repeat(5), 8).is_err());
         for bad in ["", "a\0b", " a", "a\n", "123456789"] {
             assert!(identifier(bad, 8).is_err(), "{bad:?}");
         }

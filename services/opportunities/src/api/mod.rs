@@ -29,12 +29,19 @@ use crate::store::{ListFilter, ReportScope};
 pub struct Api {
     app: App,
     pages: PageTokens,
+    /// Bytes a page of a listing holds at most: the message limit less room for the rest of
+    /// the answer.
+    page_bytes: usize,
 }
 
 impl Api {
-    /// Serves `app`, issuing page tokens with `pages`.
-    pub fn new(app: App, pages: PageTokens) -> Self {
-        Api { app, pages }
+    /// Serves `app`, issuing page tokens with `pages`, answers of at most `max_message_bytes`.
+    pub fn new(app: App, pages: PageTokens, max_message_bytes: usize) -> Self {
+        Api {
+            app,
+            pages,
+            page_bytes: max_message_bytes.saturating_sub(4096).max(1024),
+        }
     }
 
     fn respond(&self) -> impl FnOnce(&Opportunity) -> pb::Opportunity + '_ {
@@ -231,12 +238,16 @@ impl OpportunityService for Api {
             .store
             .list(&filter, page.after.as_deref(), page.overfetch())
             .await?;
-        let (rows, next_page_token) = page.finish(rows, |o| o.id.clone());
+        let policy = &self.app.policy;
+        let (opportunities, next_page_token) = page.finish_within(
+            rows,
+            |o| o.id.clone(),
+            |o| responses::opportunity(o, policy),
+            |o| prost::Message::encoded_len(o) + 8,
+            self.page_bytes,
+        );
         Ok(Response::new(pb::ListOpportunitiesResponse {
-            opportunities: rows
-                .into_iter()
-                .map(|o| responses::opportunity(o, &self.app.policy))
-                .collect(),
+            opportunities,
             next_page_token,
         }))
     }

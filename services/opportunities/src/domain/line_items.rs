@@ -15,8 +15,9 @@ use super::vocabulary::Actor;
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
 /// Largest unit price or cost, in minor units.
 pub const MAX_UNIT_MINOR: i64 = 1_000_000_000_000_000;
-/// Most approvals one line item keeps.
-pub const MAX_APPROVALS: usize = 50;
+/// Most approvals one line item keeps. With at most 200 line items and 1,000-byte reasons, the
+/// approvals of one opportunity stay under 2.5 MB, inside the 4 MiB default message limit.
+pub const MAX_APPROVALS: usize = 10;
 
 /// A manager's approval of a discount.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,10 @@ impl TestApp {
         TestApp(TestService::spawn(&SERVICE).await)
     }
 
+    pub async fn spawn_with(adjust: impl FnOnce(&mut closeloop_kit::host::Settings)) -> TestApp {
+        TestApp(TestService::spawn_with(&SERVICE, adjust).await)
+    }
+
     /// A client calling as `subject` with `roles`.
     pub fn client(&self, subject: &str, roles: &[Role]) -> Client {
         OpportunityServiceClient::new(self.caller(subject, roles))

@@ -176,3 +176,67 @@ async fn filters_narrow_the_listing_and_tokens_are_bound_to_them() {
         .unwrap_err();
     assert_invalid(&err, &["page_size", "stage"]);
 }
+
+/// Field limits count bytes, so characters of four bytes cannot quadruple what an opportunity
+/// holds; a page stops early, with a token, before its answer would pass the message limit, so
+/// every opportunity stays reachable.
+#[tokio::test]
+async fn pages_of_large_opportunities_fit_the_message_limit_and_reach_them_all() {
+    let app = TestApp::spawn_with(|s| s.common.server.max_message_bytes = 128 * 1024).await;
+    let mut ana = app.rep("ana");
+    let clef = "\u{1D11E}"; // 4 bytes of UTF-8
+    let mut too_long = new_opportunity("x");
+    too_long.title = clef.repeat(51);
+    let err = ana
+        .create_opportunity(pb::CreateOpportunityRequest {
+            opportunity: Some(too_long),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["opportunity.title"]);
+
+    let mut created = Vec::new();
+    for i in 0..6 {
+        let mut big = new_opportunity(&format!("Big {i}"));
+        big.description = clef.repeat(1250);
+        big.objectives = (0..50)
+            .map(|_| pb::ClientObjective {
+                description: clef.repeat(125),
+                success_measure: clef.repeat(125),
+            })
+            .collect();
+        let o = ana
+            .create_opportunity(pb::CreateOpportunityRequest {
+                opportunity: Some(big),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        created.push(o.name);
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = ana
+            .list_opportunities(pb::ListOpportunitiesRequest {
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(!page.opportunities.is_empty());
+        assert!(prost::Message::encoded_len(&page) <= 128 * 1024);
+        seen.extend(page.opportunities.into_iter().map(|o| o.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, created, "every opportunity, in order, once");
+    assert!(pages > 1, "the default page did not fit one answer");
+}

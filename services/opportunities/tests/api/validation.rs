@@ -390,3 +390,89 @@ async fn every_one_character_change_of_a_page_token_is_refused() {
         .into_inner();
     assert_eq!(second.opportunities[0].title, "Second");
 }
+
+/// An update_mask of a hundred thousand unknown paths (about 3 MB) answers one short violation,
+/// not one per path repeating the updatable fields: the error cannot amplify the request.
+#[tokio::test]
+async fn a_flood_of_unknown_update_mask_paths_answers_one_bounded_error() {
+    use tonic_types::StatusExt;
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    let o = create(&mut ana, "Masked").await;
+    let paths = (0..100_000)
+        .map(|i| format!("no_such_field_{i:010}"))
+        .collect();
+    let err = ana
+        .update_opportunity(pb::UpdateOpportunityRequest {
+            opportunity: Some(o.clone()),
+            update_mask: Some(prost_types::FieldMask { paths }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&err, &["update_mask"]);
+    assert_eq!(
+        err.get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .len(),
+        1
+    );
+    assert!(
+        err.details().len() < 2_000,
+        "{} bytes of details",
+        err.details().len()
+    );
+    // A few unknown paths are each named once; the updatable fields are listed once.
+    let err = ana
+        .update_opportunity(pb::UpdateOpportunityRequest {
+            opportunity: Some(o.clone()),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["nope".into(), "nada".into(), "title".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let violations = err.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(violations.len(), 2);
+    assert!(violations[0].description.contains("updatable fields"));
+    assert!(!violations[1].description.contains("updatable fields"));
+    assert_eq!(get(&mut ana, &o.name).await, o, "nothing changed");
+}
+
+/// A deal moved back and forth keeps a bounded history: past the bound, a move between open
+/// stages is refused naming the gate, and the close still fits.
+#[tokio::test]
+async fn stage_history_is_bounded_over_the_api() {
+    let app = TestApp::spawn().await;
+    let mut ana = app.rep("ana");
+    let o = create(&mut ana, "Ping-pong").await;
+    let limit = closeloop_opportunities::domain::opportunity::MAX_STAGE_CHANGES;
+    let mut moves = 0;
+    let refused = loop {
+        let to = if moves % 2 == 0 {
+            pb::Stage::Qualification
+        } else {
+            pb::Stage::Prospecting
+        };
+        match move_to(&mut ana, &o.name, to).await {
+            Ok(_) => moves += 1,
+            Err(e) => break e,
+        }
+        assert!(moves < limit, "no bound was met");
+    };
+    assert_gate(&refused, "history_limit", None);
+    assert_eq!(moves, limit - 1);
+    let closed = ana
+        .close_opportunity(pb::CloseOpportunityRequest {
+            name: o.name.clone(),
+            outcome: pb::Outcome::Lost as i32,
+            loss_reason: pb::LossReason::Timing as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.stage_history.len(), limit);
+}

@@ -233,10 +233,10 @@ impl Authenticator {
     }
 }
 
-/// Longest accepted token subject, in characters.
+/// Longest accepted token subject, in bytes of UTF-8 (it is stored as an owner).
 pub const MAX_SUBJECT_LEN: usize = 128;
 
-/// A subject is stored as an owner and compared in queries: 1 to 128 characters, no control
+/// A subject is stored as an owner and compared in queries: 1 to 128 bytes, no control
 /// characters.
 ///
 /// # Errors
@@ -244,8 +244,8 @@ pub const MAX_SUBJECT_LEN: usize = 128;
 pub fn check_subject(subject: &str) -> Result<(), String> {
     if subject.is_empty() {
         Err("empty".into())
-    } else if subject.chars().count() > MAX_SUBJECT_LEN {
-        Err(format!("longer than {MAX_SUBJECT_LEN} characters"))
+    } else if subject.len() > MAX_SUBJECT_LEN {
+        Err(format!("longer than {MAX_SUBJECT_LEN} bytes of UTF-8"))
     } else if subject.chars().any(char::is_control) {
         Err("contains control characters".into())
     } else {
@@ -364,7 +364,8 @@ mod tests {
             let token = issuer.mint(subject, &[], Duration::from_secs(60));
             assert!(auth.verify(&token).is_err(), "{subject:?}");
         }
-        assert!(check_subject(&"é".repeat(128)).is_ok());
+        assert!(check_subject(&"é".repeat(64)).is_ok());
+        assert!(check_subject(&"é".repeat(65)).is_err());
     }
 
     #[test]
