@@ -341,7 +341,7 @@ async fn documents_of_the_two_table_layout_survive_the_migration() {
     let store = Store::new(db, Policy::default());
     assert_eq!(store.get("0190-full").await.unwrap(), Some(o.clone()));
     let listed = store.list(&ListFilter::default(), None, 10).await.unwrap();
-    assert_eq!(listed, [o]);
+    assert_eq!(listed.opportunities, [o]);
 }
 
 #[tokio::test]
@@ -405,15 +405,23 @@ async fn listing_pages_by_id_with_every_filter() {
     let ids = |v: Vec<Opportunity>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
     let all = ListFilter::default();
     assert_eq!(
-        ids(store.list(&all, None, 3).await.unwrap()),
+        ids(store.list(&all, None, 3).await.unwrap().opportunities),
         ["0000", "0001", "0002"]
     );
     assert_eq!(
-        ids(store.list(&all, Some("0002"), 3).await.unwrap()),
+        ids(store
+            .list(&all, Some("0002"), 3)
+            .await
+            .unwrap()
+            .opportunities),
         ["0003", "0004", "0005"]
     );
     assert_eq!(
-        ids(store.list(&all, Some("0009"), 3).await.unwrap()),
+        ids(store
+            .list(&all, Some("0009"), 3)
+            .await
+            .unwrap()
+            .opportunities),
         Vec::<String>::new()
     );
     let ana = ListFilter {
@@ -421,7 +429,11 @@ async fn listing_pages_by_id_with_every_filter() {
         ..Default::default()
     };
     assert_eq!(
-        ids(store.list(&ana, Some("0002"), 10).await.unwrap()),
+        ids(store
+            .list(&ana, Some("0002"), 10)
+            .await
+            .unwrap()
+            .opportunities),
         ["0004", "0006", "0008"]
     );
     let acme = ListFilter {
@@ -429,7 +441,7 @@ async fn listing_pages_by_id_with_every_filter() {
         ..Default::default()
     };
     assert_eq!(
-        ids(store.list(&acme, None, 10).await.unwrap()),
+        ids(store.list(&acme, None, 10).await.unwrap().opportunities),
         ["0000", "0001", "0002"]
     );
     let expansion_bob = ListFilter {
@@ -438,19 +450,34 @@ async fn listing_pages_by_id_with_every_filter() {
         ..Default::default()
     };
     assert_eq!(
-        ids(store.list(&expansion_bob, None, 10).await.unwrap()),
+        ids(store
+            .list(&expansion_bob, None, 10)
+            .await
+            .unwrap()
+            .opportunities),
         ["0005", "0007", "0009"]
     );
     let won = ListFilter {
         stage: Some(Stage::ClosedWon),
         ..Default::default()
     };
-    assert_eq!(ids(store.list(&won, None, 10).await.unwrap()), ["0009"]);
+    assert_eq!(
+        ids(store.list(&won, None, 10).await.unwrap().opportunities),
+        ["0009"]
+    );
     let open = ListFilter {
         open_only: true,
         ..Default::default()
     };
-    assert_eq!(store.list(&open, None, 100).await.unwrap().len(), 9);
+    assert_eq!(
+        store
+            .list(&open, None, 100)
+            .await
+            .unwrap()
+            .opportunities
+            .len(),
+        9
+    );
     assert_ne!(ana.fingerprint(), all.fingerprint());
 }
 
@@ -584,6 +611,7 @@ async fn bulk_inserts_are_all_or_nothing() {
             .list(&ListFilter::default(), None, 100)
             .await
             .unwrap()
+            .opportunities
             .len(),
         50
     );
@@ -598,6 +626,7 @@ async fn bulk_inserts_are_all_or_nothing() {
             .list(&ListFilter::default(), None, 100)
             .await
             .unwrap()
+            .opportunities
             .len(),
         50
     );
@@ -623,6 +652,7 @@ async fn new_opportunities_in_one_statement_are_all_or_nothing() {
             .list(&ListFilter::default(), None, 1000)
             .await
             .unwrap()
+            .opportunities
             .len()
     };
     // Outside a transaction, on a writer connection, as a group commit without request_ids.

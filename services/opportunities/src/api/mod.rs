@@ -239,13 +239,24 @@ impl OpportunityService for Api {
             .list(&filter, page.after.as_deref(), page.overfetch())
             .await?;
         let policy = &self.app.policy;
-        let (opportunities, next_page_token) = page.finish_within(
-            rows,
-            |o| o.id.clone(),
-            |o| responses::opportunity(o, policy),
-            |o| prost::Message::encoded_len(o) + 8,
-            self.page_bytes,
-        );
+        // Sizing each answer costs a pass over it: only a page that might not fit is sized.
+        let (opportunities, next_page_token) =
+            if rows.stored_bytes.saturating_mul(4) <= self.page_bytes {
+                let (rows, token) = page.finish(rows.opportunities, |o| o.id.clone());
+                let answers = rows
+                    .into_iter()
+                    .map(|o| responses::opportunity(o, policy))
+                    .collect();
+                (answers, token)
+            } else {
+                page.finish_within(
+                    rows.opportunities,
+                    |o| o.id.clone(),
+                    |o| responses::opportunity(o, policy),
+                    |o| prost::Message::encoded_len(o) + 8,
+                    self.page_bytes,
+                )
+            };
         Ok(Response::new(pb::ListOpportunitiesResponse {
             opportunities,
             next_page_token,

@@ -22,6 +22,7 @@ use crate::domain::opportunity::Kind;
 use crate::domain::policy::Policy;
 use crate::domain::stage::Stage;
 
+pub use reads::Listed;
 pub use writes::{MAX_INSERT_ROWS, NewRow};
 
 /// The service's schema. The two differ only in the binary column type.

@@ -6,6 +6,16 @@ use sqlx::Row;
 use super::{ListFilter, Store, document};
 use crate::domain::opportunity::Opportunity;
 
+/// A page of a listing as stored.
+#[derive(Debug)]
+pub struct Listed {
+    /// The opportunities, in order.
+    pub opportunities: Vec<Opportunity>,
+    /// Bytes of their stored documents: an answer takes at most four times as many (a
+    /// document is compact MessagePack; the answer adds derived figures and field tags).
+    pub stored_bytes: usize,
+}
+
 impl Store {
     /// Reads one opportunity's stored document.
     ///
@@ -51,7 +61,7 @@ impl Store {
         filter: &ListFilter,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Opportunity>, Problem> {
+    ) -> Result<Listed, Problem> {
         let mut conditions = Vec::new();
         let mut values: Vec<String> = Vec::new();
         let mut push = |condition: &str, value: String| {
@@ -88,8 +98,18 @@ impl Store {
             query = query.bind(v);
         }
         let rows = query.fetch_all(self.db.reads()).await?;
-        rows.iter()
-            .map(|r| document::decode(&r.try_get::<Vec<u8>, _>(0)?))
-            .collect()
+        let mut stored_bytes = 0;
+        let opportunities = rows
+            .iter()
+            .map(|r| {
+                let body: Vec<u8> = r.try_get(0)?;
+                stored_bytes += body.len();
+                document::decode(&body)
+            })
+            .collect::<Result<_, Problem>>()?;
+        Ok(Listed {
+            opportunities,
+            stored_bytes,
+        })
     }
 }
