@@ -18,8 +18,8 @@ use closeloop_kit::types::{CurrencyCode, Email, Money};
 use closeloop_opportunities::api::responses;
 use closeloop_opportunities::domain::opportunity::{
     Actor, Closing, Contact, DisqualificationReason, EvaluationProcess, EvaluationStep, Kind,
-    LossReason, NewLineItem, NewOpportunity, NextStep, Objective, Opportunity, Outcome, Party,
-    QualificationAnswers, Source, Stakeholder, StakeholderRole,
+    LossReason, NewLineItem, NewOpportunity, NextStep, Objective, Opportunity, OpportunityId,
+    Outcome, Party, QualificationAnswers, Source, Stakeholder, StakeholderRole,
 };
 use closeloop_opportunities::domain::policy::Policy;
 use closeloop_opportunities::domain::stage::Stage;
@@ -111,7 +111,8 @@ impl Dataset {
         let mut rng = Rng::new(mix(index.wrapping_add(SEED)));
         let created = self.create_micros(index);
         let (new, owner) = new_opportunity(&mut rng, created);
-        let mut o = Opportunity::create(self.id(index), new, owner, Stage::Prospecting, created)?;
+        let id = OpportunityId::parse(&self.id(index)).map_err(anyhow::Error::msg)?;
+        let mut o = Opportunity::create(id, new, owner, Stage::Prospecting, created)?;
         // Ten evenly spaced instants between creation and now for the changes below.
         let tick = ((self.now_micros - created) / 10).max(1);
         let at = |k: i64| created + k * tick;
@@ -238,7 +239,7 @@ impl Dataset {
     pub fn create_request(&self, seq: u64) -> pb::Opportunity {
         let mut rng = Rng::new(mix(seq ^ !SEED));
         let (new, owner) = new_opportunity(&mut rng, self.now_micros);
-        let o = Opportunity::create(String::new(), new, owner, Stage::Prospecting, 0)
+        let o = Opportunity::create(OpportunityId::new(), new, owner, Stage::Prospecting, 0)
             .expect("generated opportunities are valid");
         let full = responses::opportunity(o, &Policy::default());
         pb::Opportunity {
@@ -510,7 +511,7 @@ mod tests {
             assert!(id > previous, "{id} after {previous}");
             previous = id;
             let o = dataset.opportunity(i, &policy).unwrap();
-            assert_eq!(o.id, dataset.id(i));
+            assert_eq!(o.id.as_str(), dataset.id(i));
             assert!(o.update_time <= now);
             closed += usize::from(!o.stage.is_open());
         }

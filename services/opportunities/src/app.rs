@@ -14,7 +14,7 @@ use closeloop_kit::{Principal, Problem};
 use prost::Message;
 
 use crate::domain::access::{self, Action};
-use crate::domain::opportunity::{NewOpportunity, Opportunity};
+use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityId};
 use crate::domain::policy::Policy;
 use crate::domain::stage::Stage;
 use crate::owes;
@@ -39,7 +39,7 @@ pub struct Target<'a> {
     /// The caller.
     pub principal: &'a Principal,
     /// The opportunity id.
-    pub id: String,
+    pub id: OpportunityId,
     /// The etag the caller holds (empty: no check).
     pub etag: &'a str,
     /// What the change counts as for access rules.
@@ -50,7 +50,7 @@ pub struct Target<'a> {
 
 /// NOT_FOUND for an opportunity that does not exist, and for one the caller may not read: the
 /// two answers are the same, so ids cannot be probed.
-fn not_found(id: &str) -> Problem {
+fn not_found(id: &OpportunityId) -> Problem {
     Problem::NotFound {
         resource: RESOURCE,
         name: format!("opportunities/{id}"),
@@ -90,8 +90,7 @@ impl App {
         };
         access::authorize(principal, Action::Create, &owner)?;
         let now = now_micros();
-        let opportunity =
-            Opportunity::create(uuid::Uuid::now_v7().to_string(), new, owner, initial, now)?;
+        let opportunity = Opportunity::create(OpportunityId::new(), new, owner, initial, now)?;
         let answer = respond(&opportunity);
         let row = NewRow {
             document: Store::document(&opportunity)?,
@@ -104,7 +103,11 @@ impl App {
     ///
     /// # Errors
     /// NOT_FOUND when it does not exist or the caller may not read it; database errors.
-    pub async fn get(&self, principal: &Principal, id: &str) -> Result<Opportunity, Problem> {
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: &OpportunityId,
+    ) -> Result<Opportunity, Problem> {
         let document = self
             .store
             .get_document(id)

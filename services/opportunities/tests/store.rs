@@ -8,8 +8,8 @@ use closeloop_kit::time::epoch_days;
 use closeloop_kit::types::{CurrencyCode, Email, Money};
 use closeloop_opportunities::domain::opportunity::{
     Actor, Closing, Contact, EvaluationProcess, EvaluationStep, Kind, LossReason, NewLineItem,
-    NewOpportunity, NextStep, Objective, Opportunity, Outcome, Party, QualificationAnswers, Source,
-    Stakeholder, StakeholderRole,
+    NewOpportunity, NextStep, Objective, Opportunity, OpportunityId, Outcome, Party,
+    QualificationAnswers, Source, Stakeholder, StakeholderRole,
 };
 use closeloop_opportunities::domain::policy::Policy;
 use closeloop_opportunities::domain::stage::{ForecastCategory, Stage};
@@ -25,6 +25,10 @@ async fn store() -> (TestDatabase, Store) {
     // Migrating twice is a no-op.
     db.migrate(&MIGRATIONS).await.unwrap();
     (t, Store::new(db, Policy::default()))
+}
+
+fn oid(s: &str) -> OpportunityId {
+    OpportunityId::parse(s).unwrap()
 }
 
 fn eur() -> CurrencyCode {
@@ -60,7 +64,14 @@ fn opportunity(id: &str, owner: &str, kind: Kind, account: &str) -> Opportunity 
         probability_override: None,
         forecast_override: None,
     };
-    Opportunity::create(id.into(), new, owner.into(), Stage::Prospecting, 0).unwrap()
+    Opportunity::create(
+        OpportunityId::parse(id).unwrap(),
+        new,
+        owner.into(),
+        Stage::Prospecting,
+        0,
+    )
+    .unwrap()
 }
 
 fn priced(o: &mut Opportunity, sold: i64) {
@@ -149,8 +160,8 @@ async fn inserted_opportunities_read_back_whole() {
     let mut o = opportunity("0001", "ana", Kind::NewBusiness, "acme");
     priced(&mut o, 1_000);
     insert(&store, &o).await.unwrap();
-    assert_eq!(store.get("0001").await.unwrap(), Some(o.clone()));
-    assert_eq!(store.get("nope").await.unwrap(), None);
+    assert_eq!(store.get(&oid("0001")).await.unwrap(), Some(o.clone()));
+    assert_eq!(store.get(&oid("nope")).await.unwrap(), None);
     assert!(matches!(
         insert(&store, &o).await,
         Err(Problem::AlreadyExists(_))
@@ -214,7 +225,7 @@ fn full_opportunity() -> Opportunity {
         forecast_override: None,
     };
     let mut o = Opportunity::create(
-        "0190-full".into(),
+        OpportunityId::parse("0190-full").unwrap(),
         new,
         "ana".into(),
         Stage::Prospecting,
@@ -339,7 +350,7 @@ async fn documents_of_the_two_table_layout_survive_the_migration() {
     tx.commit().await.unwrap();
     db.migrate(&MIGRATIONS).await.unwrap();
     let store = Store::new(db, Policy::default());
-    assert_eq!(store.get("0190-full").await.unwrap(), Some(o.clone()));
+    assert_eq!(store.get(&oid("0190-full")).await.unwrap(), Some(o.clone()));
     let listed = store.list(&ListFilter::default(), None, 10).await.unwrap();
     assert_eq!(listed.opportunities, [o]);
 }
@@ -354,7 +365,7 @@ async fn saves_check_the_version_and_append_history() {
     let before = o.stage_history.len();
     o.move_to(Stage::Qualification, actor(), &p, 5).unwrap();
     save(&store, &mut o, 1, before).await.unwrap();
-    assert_eq!(store.get("0001").await.unwrap().unwrap().version, 2);
+    assert_eq!(store.get(&oid("0001")).await.unwrap().unwrap().version, 2);
 
     // A writer that read version 1 loses.
     let mut stale = o.clone();
@@ -363,7 +374,10 @@ async fn saves_check_the_version_and_append_history() {
         save(&store, &mut stale, 1, 1).await,
         Err(Problem::Aborted(_))
     ));
-    assert_eq!(store.get("0001").await.unwrap().unwrap().title, "deal 0001");
+    assert_eq!(
+        store.get(&oid("0001")).await.unwrap().unwrap().title,
+        "deal 0001"
+    );
 
     let durations = store.stage_durations(&[], 0, 100).await.unwrap();
     assert_eq!(durations.len(), 1);
@@ -402,7 +416,7 @@ async fn listing_pages_by_id_with_every_filter() {
         }
         insert(&store, &o).await.unwrap();
     }
-    let ids = |v: Vec<Opportunity>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+    let ids = |v: Vec<Opportunity>| v.into_iter().map(|o| o.id.to_string()).collect::<Vec<_>>();
     let all = ListFilter::default();
     assert_eq!(
         ids(store.list(&all, None, 3).await.unwrap().opportunities),
@@ -662,7 +676,7 @@ async fn new_opportunities_in_one_statement_are_all_or_nothing() {
     store.insert_rows(&mut conn, &refs).await.unwrap();
     assert_eq!(count().await, MAX_INSERT_ROWS);
     assert_eq!(
-        store.get("0003").await.unwrap(),
+        store.get(&oid("0003")).await.unwrap(),
         Some(first[3].opportunity.clone())
     );
     // A duplicate id fails the statement: none of its rows is there.

@@ -453,7 +453,7 @@ async fn receive(
 /// Most bytes of an answer handed to the HTTP/2 layer at once. The layer takes the next piece
 /// only once it has room for it (its send buffer is bounded per stream), so the answer of a
 /// client that does not read stays here, counted by its slot, instead of piling up below.
-const ANSWER_PIECE: usize = 16 * 1024;
+const ANSWER_PIECE: usize = 64 * 1024;
 
 pin_project_lite::pin_project! {
     /// An answer's body that holds the call's slot until it is sent or dropped, handing its

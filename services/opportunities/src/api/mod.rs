@@ -242,7 +242,7 @@ impl OpportunityService for Api {
         // Sizing each answer costs a pass over it: only a page that might not fit is sized.
         let (opportunities, next_page_token) =
             if rows.stored_bytes.saturating_mul(4) <= self.page_bytes {
-                let (rows, token) = page.finish(rows.opportunities, |o| o.id.clone());
+                let (rows, token) = page.finish(rows.opportunities, |o| o.id.to_string());
                 let answers = rows
                     .into_iter()
                     .map(|o| responses::opportunity(o, policy))
@@ -251,7 +251,7 @@ impl OpportunityService for Api {
             } else {
                 page.finish_within(
                     rows.opportunities,
-                    |o| o.id.clone(),
+                    |o| o.id.to_string(),
                     |o| responses::opportunity(o, policy),
                     |o| prost::Message::encoded_len(o) + 8,
                     self.page_bytes,

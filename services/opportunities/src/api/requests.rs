@@ -11,8 +11,8 @@ use closeloop_proto::opportunities::v1 as pb;
 use super::enums::{optional, required};
 use crate::domain::opportunity::{
     Closing, Contact, EvaluationProcess, EvaluationStep, LineItemPatch, NewLineItem,
-    NewOpportunity, NextStep, Objective, Outcome, Party, Patch, QualificationAnswers, Stakeholder,
-    check_quantity,
+    NewOpportunity, NextStep, Objective, OpportunityId, Outcome, Party, Patch,
+    QualificationAnswers, Stakeholder, check_quantity,
 };
 use crate::domain::stage::Stage;
 
@@ -39,14 +39,15 @@ pub const RESOURCES: &[(&str, &str)] = &[
 ///
 /// # Errors
 /// INVALID_ARGUMENT on `field` when malformed.
-pub fn opportunity_id(field: &str, name: &str) -> Result<String, Problem> {
-    match name.strip_prefix("opportunities/") {
-        Some(id) if is_opportunity_id(id) => Ok(id.to_owned()),
-        _ => Err(Problem::invalid(
-            field,
-            "must be a resource name of the form opportunities/{opportunity}",
-        )),
-    }
+pub fn opportunity_id(field: &str, name: &str) -> Result<OpportunityId, Problem> {
+    name.strip_prefix("opportunities/")
+        .and_then(|id| OpportunityId::parse(id).ok())
+        .ok_or_else(|| {
+            Problem::invalid(
+                field,
+                "must be a resource name of the form opportunities/{opportunity}",
+            )
+        })
 }
 
 /// Longest owner, account or product identifier.
@@ -73,11 +74,6 @@ pub fn filter(field: &str, s: &str) -> Result<Option<String>, Problem> {
             .map(Some)
             .map_err(|e| Problem::invalid(field, e))
     }
-}
-
-/// Whether a page token's key is an opportunity id.
-pub fn is_opportunity_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn party(p: Option<&common::Party>) -> Result<Party, String> {

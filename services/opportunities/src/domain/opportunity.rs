@@ -23,8 +23,8 @@ pub use super::line_items::{
 };
 pub use super::vocabulary::{
     Actor, CloseRecord, Contact, DisqualificationReason, EvaluationProcess, EvaluationStep, Kind,
-    LossReason, NextStep, Objective, Outcome, Party, Qualification, Source, StageChange,
-    Stakeholder, StakeholderRole, competitor_key,
+    LossReason, NextStep, Objective, OpportunityId, Outcome, Party, Qualification, Source,
+    StageChange, Stakeholder, StakeholderRole, competitor_key,
 };
 
 /// Most line items on one opportunity.
@@ -39,7 +39,7 @@ pub const MAX_STAGE_CHANGES: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opportunity {
     /// Id (the `{opportunity}` of the resource name).
-    pub id: String,
+    pub id: OpportunityId,
     /// The customer.
     pub account: Party,
     /// The salesperson.
@@ -107,7 +107,7 @@ impl Opportunity {
     /// INVALID_ARGUMENT when the fields are inconsistent with each other (e.g. a renewal without
     /// a prior contract value) or `initial` is not allowed.
     pub fn create(
-        id: String,
+        id: OpportunityId,
         new: NewOpportunity,
         owner: String,
         initial: Stage,

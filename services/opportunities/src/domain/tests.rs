@@ -11,6 +11,10 @@ use super::stage::{ForecastCategory, Stage};
 
 use time::macros::date;
 
+fn id(s: &str) -> OpportunityId {
+    OpportunityId::parse(s).unwrap()
+}
+
 fn eur() -> CurrencyCode {
     CurrencyCode::parse("EUR").unwrap()
 }
@@ -48,7 +52,7 @@ fn new_opportunity() -> NewOpportunity {
 
 fn opp() -> Opportunity {
     Opportunity::create(
-        "o1".into(),
+        id("o1"),
         new_opportunity(),
         "ana".into(),
         Stage::Prospecting,
@@ -421,7 +425,7 @@ fn renewals_and_referrals_need_their_links() {
     n.kind = Kind::Renewal;
     n.source = Source::Referral;
     let err =
-        Opportunity::create("x".into(), n.clone(), "a".into(), Stage::Prospecting, 0).unwrap_err();
+        Opportunity::create(id("x"), n.clone(), "a".into(), Stage::Prospecting, 0).unwrap_err();
     match err {
         Problem::InvalidArgument(v) => {
             let fields: Vec<_> = v.iter().map(|f| f.field.as_str()).collect();
@@ -434,9 +438,9 @@ fn renewals_and_referrals_need_their_links() {
         account_id: "r".into(),
         display_name: "R".into(),
     });
-    assert!(Opportunity::create("x".into(), n.clone(), "a".into(), Stage::Prospecting, 0).is_err());
+    assert!(Opportunity::create(id("x"), n.clone(), "a".into(), Stage::Prospecting, 0).is_err());
     n.prior_contract_value = Some(Money::new(eur(), 5));
-    assert!(Opportunity::create("x".into(), n, "a".into(), Stage::Prospecting, 0).is_ok());
+    assert!(Opportunity::create(id("x"), n, "a".into(), Stage::Prospecting, 0).is_ok());
 }
 
 #[test]
@@ -489,7 +493,7 @@ fn close_dates_are_bounded() {
     };
     // Created 2023-11-14.
     let mut o = Opportunity::create(
-        "o".into(),
+        id("o"),
         new_opportunity(),
         "a".into(),
         Stage::Prospecting,
@@ -511,7 +515,7 @@ fn a_currency_change_needs_a_new_prior_value() {
     let mut n = new_opportunity();
     n.kind = Kind::Renewal;
     n.prior_contract_value = Some(Money::new(eur(), 100_000));
-    let mut o = Opportunity::create("o".into(), n, "a".into(), Stage::Prospecting, 0).unwrap();
+    let mut o = Opportunity::create(id("o"), n, "a".into(), Stage::Prospecting, 0).unwrap();
     let jpy = CurrencyCode::parse("JPY").unwrap();
     let only_currency = Patch {
         currency: Some(jpy),

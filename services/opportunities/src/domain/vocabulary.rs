@@ -9,6 +9,47 @@ use time::Date;
 
 use super::stage::Stage;
 
+/// An opportunity's id (the `{opportunity}` of `opportunities/{opportunity}`): assigned by the
+/// service (a UUIDv7, so ids sort by creation), 1 to 64 ASCII letters, digits or dashes. Only
+/// [`OpportunityId::parse`] and [`OpportunityId::new`] make one, so code holding one never checks
+/// its shape again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpportunityId(String);
+
+impl OpportunityId {
+    /// A new id.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> OpportunityId {
+        OpportunityId(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Checks an id's shape.
+    ///
+    /// # Errors
+    /// A description when it is not an id this service assigns.
+    pub fn parse(s: &str) -> Result<OpportunityId, String> {
+        if !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            Ok(OpportunityId(s.to_owned()))
+        } else {
+            Err("not an opportunity id".into())
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OpportunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {

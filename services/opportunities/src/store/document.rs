@@ -376,7 +376,7 @@ fn approval_back(a: StoredApproval) -> d::DiscountApproval {
 impl From<&d::Opportunity> for StoredOpportunity {
     fn from(o: &d::Opportunity) -> Self {
         StoredOpportunity {
-            id: o.id.clone(),
+            id: o.id.as_str().to_owned(),
             account: party(&o.account),
             owner: o.owner.clone(),
             title: o.title.clone(),
@@ -489,7 +489,7 @@ impl TryFrom<StoredOpportunity> for d::Opportunity {
 
     fn try_from(o: StoredOpportunity) -> Result<Self, Problem> {
         Ok(d::Opportunity {
-            id: o.id,
+            id: d::OpportunityId::parse(&o.id).map_err(|_| unknown("opportunity id"))?,
             account: party_back(o.account),
             owner: o.owner,
             title: o.title,

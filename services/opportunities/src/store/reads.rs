@@ -4,7 +4,7 @@ use closeloop_kit::Problem;
 use sqlx::Row;
 
 use super::{ListFilter, Store, document};
-use crate::domain::opportunity::Opportunity;
+use crate::domain::opportunity::{Opportunity, OpportunityId};
 
 /// A page of a listing as stored.
 #[derive(Debug)]
@@ -21,15 +21,15 @@ impl Store {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn get_document(&self, id: &str) -> Result<Option<Vec<u8>>, Problem> {
-        self.documents.get(id).await
+    pub async fn get_document(&self, id: &OpportunityId) -> Result<Option<Vec<u8>>, Problem> {
+        self.documents.get(id.as_str()).await
     }
 
     /// Reads one opportunity.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn get(&self, id: &str) -> Result<Option<Opportunity>, Problem> {
+    pub async fn get(&self, id: &OpportunityId) -> Result<Option<Opportunity>, Problem> {
         self.get_document(id)
             .await?
             .map(|body| document::decode(&body))

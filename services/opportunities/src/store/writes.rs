@@ -13,7 +13,9 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::{Store, document};
-use crate::domain::opportunity::{LossReason, Opportunity, StageChange, competitor_key};
+use crate::domain::opportunity::{
+    LossReason, Opportunity, OpportunityId, StageChange, competitor_key,
+};
 use crate::domain::policy::Policy;
 
 /// Rows of the largest insert statement: the creations committed together go in one statement
@@ -140,7 +142,7 @@ impl Store {
             for row in chunk {
                 query = bind_columns(query, &row.opportunity, &self.policy)
                     .bind(row.document.clone())
-                    .bind(row.opportunity.id.clone());
+                    .bind(row.opportunity.id.as_str().to_owned());
             }
             query.execute(&mut *conn).await.map_err(insert_error)?;
             for row in chunk {
@@ -158,14 +160,14 @@ impl Store {
     pub async fn load_for_update(
         &self,
         conn: &mut AnyConnection,
-        id: &str,
+        id: &OpportunityId,
     ) -> Result<Option<Opportunity>, Problem> {
         let sql = format!(
             "SELECT body FROM opportunities WHERE id = $1{}",
             self.db.sql().lock_rows()
         );
         let row: Option<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(conn)
             .await?;
         row.map(|(body,)| document::decode(&body)).transpose()
@@ -191,7 +193,7 @@ impl Store {
             &self.policy,
         )
         .bind(body)
-        .bind(o.id.clone())
+        .bind(o.id.as_str().to_owned())
         .bind(expected_version)
         .execute(&mut *conn)
         .await?;
@@ -204,7 +206,7 @@ impl Store {
         if previous_owner != o.owner {
             sqlx::query("UPDATE stage_changes SET owner = $1 WHERE opportunity_id = $2")
                 .bind(o.owner.clone())
-                .bind(o.id.clone())
+                .bind(o.id.as_str().to_owned())
                 .execute(&mut *conn)
                 .await?;
         }
@@ -223,7 +225,7 @@ impl Store {
                 "INSERT INTO stage_changes (opportunity_id, seq, owner, from_stage, to_stage, \
                  change_time, time_in_stage) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(o.id.clone())
+            .bind(o.id.as_str().to_owned())
             .bind((first_seq + i) as i64)
             .bind(o.owner.clone())
             .bind(c.from.code())
