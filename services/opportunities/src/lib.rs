@@ -10,6 +10,8 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod owes;
 pub mod store;
 

@@ -5,14 +5,15 @@ use closeloop_kit::Problem;
 use closeloop_kit::db::Db;
 use closeloop_kit::testing::TestDatabase;
 use closeloop_kit::time::epoch_days;
-use closeloop_kit::types::{CurrencyCode, Email, Money};
+use closeloop_kit::types::{CurrencyCode, Money};
 use closeloop_opportunities::domain::opportunity::{
-    Actor, Closing, Contact, EvaluationProcess, EvaluationStep, Kind, LossReason, NewLineItem,
-    NewOpportunity, NextStep, Objective, Opportunity, OpportunityId, Outcome, Party,
-    QualificationAnswers, Source, Stakeholder, StakeholderRole,
+    Actor, Closing, Kind, LossReason, NewLineItem, Opportunity, Outcome,
 };
 use closeloop_opportunities::domain::policy::Policy;
 use closeloop_opportunities::domain::stage::{ForecastCategory, Stage};
+use closeloop_opportunities::fixtures::{
+    self, eur, full_opportunity, line_item, oid, opportunity, passing_answers,
+};
 use closeloop_opportunities::store::{
     ListFilter, MAX_INSERT_ROWS, MIGRATIONS, NewRow, ReportScope, Store, document,
 };
@@ -27,81 +28,17 @@ async fn store() -> (TestDatabase, Store) {
     (t, Store::new(db, Policy::default()))
 }
 
-fn oid(s: &str) -> OpportunityId {
-    OpportunityId::parse(s).unwrap()
-}
-
-fn eur() -> CurrencyCode {
-    CurrencyCode::parse("EUR").unwrap()
-}
-
 fn actor() -> Actor {
-    Actor {
-        subject: "ana".into(),
-        role: "sales_rep".into(),
-    }
-}
-
-fn opportunity(id: &str, owner: &str, kind: Kind, account: &str) -> Opportunity {
-    let new = NewOpportunity {
-        account: Party {
-            account_id: account.into(),
-            display_name: account.into(),
-        },
-        owner: owner.into(),
-        title: format!("deal {id}"),
-        description: String::new(),
-        kind,
-        source: Source::Inbound,
-        currency: eur(),
-        expected_close_date: date!(2026 - 12 - 15),
-        stakeholders: vec![],
-        objectives: vec![],
-        evaluation: EvaluationProcess::default(),
-        next_step: None,
-        prior_contract_value: (kind == Kind::Renewal).then(|| Money::new(eur(), 1_000)),
-        referring_account: None,
-        probability_override: None,
-        forecast_override: None,
-    };
-    Opportunity::create(
-        OpportunityId::parse(id).unwrap(),
-        new,
-        owner.into(),
-        Stage::Prospecting,
-        0,
-    )
-    .unwrap()
+    fixtures::actor("sales_rep")
 }
 
 fn priced(o: &mut Opportunity, sold: i64) {
-    o.add_line_item(
-        NewLineItem {
-            product_id: "p".into(),
-            product_name: "P".into(),
-            quantity: 1,
-            list_unit: Money::new(eur(), 1_200),
-            sold_unit: Money::new(eur(), sold),
-            unit_cost: Money::new(eur(), 100),
-        },
-        1,
-    )
-    .unwrap();
+    o.add_line_item(line_item(1_200, sold, 100, 1), 1).unwrap();
 }
 
 fn win(o: &mut Opportunity, p: &Policy) {
     o.move_to(Stage::Qualification, actor(), p, 10).unwrap();
-    o.qualify(
-        QualificationAnswers {
-            client_benefit: true,
-            realistic_expectations: true,
-            mature_partner: true,
-            notes: String::new(),
-        },
-        actor(),
-        11,
-    )
-    .unwrap();
+    o.qualify(passing_answers(), actor(), 11).unwrap();
     o.move_to(Stage::Proposal, actor(), p, 12).unwrap();
     o.close(
         Closing {
@@ -166,122 +103,6 @@ async fn inserted_opportunities_read_back_whole() {
         insert(&store, &o).await,
         Err(Problem::AlreadyExists(_))
     ));
-}
-
-/// An opportunity with every part filled, built the same way by the build that wrote the stored
-/// fixtures and by this one.
-fn full_opportunity() -> Opportunity {
-    let eur = CurrencyCode::parse("EUR").unwrap();
-    let p = Policy::default();
-    let rep = Actor {
-        subject: "ana".into(),
-        role: "sales_rep".into(),
-    };
-    let new = NewOpportunity {
-        account: Party {
-            account_id: "acme".into(),
-            display_name: "Acme".into(),
-        },
-        owner: "ana".into(),
-        title: "Full".into(),
-        description: "Everything filled".into(),
-        kind: Kind::Renewal,
-        source: Source::Referral,
-        currency: eur,
-        expected_close_date: date!(2026 - 12 - 15),
-        stakeholders: vec![Stakeholder {
-            contact: Contact {
-                display_name: "Dana".into(),
-                email: Email::parse("dana@acme.example").unwrap(),
-                phone: "+1 555".into(),
-                title: "CFO".into(),
-            },
-            role: StakeholderRole::EconomicBuyer,
-            primary: true,
-        }],
-        objectives: vec![Objective {
-            description: "Faster close".into(),
-            success_measure: "5 days".into(),
-        }],
-        evaluation: EvaluationProcess {
-            criteria: vec!["price".into()],
-            steps: vec![EvaluationStep {
-                description: "demo".into(),
-                due_date: Some(date!(2026 - 10 - 01)),
-                completed: true,
-            }],
-            time_frame: Some((date!(2026 - 09 - 01), date!(2026 - 11 - 30))),
-        },
-        next_step: Some(NextStep {
-            description: "sign".into(),
-            due_date: None,
-        }),
-        prior_contract_value: Some(Money::new(eur, 50_000)),
-        referring_account: Some(Party {
-            account_id: "globex".into(),
-            display_name: "Globex".into(),
-        }),
-        probability_override: Some(40),
-        forecast_override: None,
-    };
-    let mut o = Opportunity::create(
-        OpportunityId::parse("0190-full").unwrap(),
-        new,
-        "ana".into(),
-        Stage::Prospecting,
-        1_000,
-    )
-    .unwrap();
-    o.add_line_item(
-        NewLineItem {
-            product_id: "seat".into(),
-            product_name: "Seat".into(),
-            quantity: 10,
-            list_unit: Money::new(eur, 1_200),
-            sold_unit: Money::new(eur, 900),
-            unit_cost: Money::new(eur, 100),
-        },
-        2_000,
-    )
-    .unwrap();
-    let manager = Actor {
-        subject: "max".into(),
-        role: "sales_manager".into(),
-    };
-    o.approve_discount("li-1", "strategic".into(), manager, &p, 3_000)
-        .unwrap();
-    o.move_to(Stage::Qualification, rep.clone(), &p, 4_000)
-        .unwrap();
-    o.qualify(
-        QualificationAnswers {
-            client_benefit: true,
-            realistic_expectations: true,
-            mature_partner: true,
-            notes: "ok".into(),
-        },
-        rep.clone(),
-        5_000,
-    )
-    .unwrap();
-    o.move_to(Stage::Proposal, rep.clone(), &p, 6_000).unwrap();
-    o.move_to(Stage::Negotiation, rep.clone(), &p, 7_000)
-        .unwrap();
-    o.close(
-        Closing {
-            outcome: Outcome::Won,
-            close_date: Some(date!(2026 - 06 - 01)),
-            loss_reason: None,
-            disqualification_reason: None,
-            competitor: String::new(),
-            notes: "signed".into(),
-        },
-        rep,
-        &p,
-        date!(2026 - 06 - 01),
-        8_000,
-    )
-    .unwrap();
-    o
 }
 
 /// Documents stored by earlier builds, kept as files: compact (arrays, before the format byte
@@ -376,7 +197,7 @@ async fn saves_check_the_version_and_append_history() {
     ));
     assert_eq!(
         store.get(&oid("0001")).await.unwrap().unwrap().title,
-        "deal 0001"
+        "acme deal"
     );
 
     let durations = store.stage_durations(&[], 0, 100).await.unwrap();

@@ -8,68 +8,24 @@ use super::gates;
 use super::opportunity::*;
 use super::policy::Policy;
 use super::stage::{ForecastCategory, Stage};
+use crate::fixtures::{self, actor, eur, line_item, oid, opportunity};
 
 use time::macros::date;
 
 fn id(s: &str) -> OpportunityId {
-    OpportunityId::parse(s).unwrap()
-}
-
-fn eur() -> CurrencyCode {
-    CurrencyCode::parse("EUR").unwrap()
-}
-
-fn actor(role: &str) -> Actor {
-    Actor {
-        subject: "ana".into(),
-        role: role.into(),
-    }
+    oid(s)
 }
 
 fn new_opportunity() -> NewOpportunity {
-    NewOpportunity {
-        account: Party {
-            account_id: "acme".into(),
-            display_name: "Acme".into(),
-        },
-        owner: String::new(),
-        title: "Acme rollout".into(),
-        description: String::new(),
-        kind: Kind::NewBusiness,
-        source: Source::Inbound,
-        currency: eur(),
-        expected_close_date: date!(2026 - 12 - 31),
-        stakeholders: vec![],
-        objectives: vec![],
-        evaluation: EvaluationProcess::default(),
-        next_step: None,
-        prior_contract_value: None,
-        referring_account: None,
-        probability_override: None,
-        forecast_override: None,
-    }
+    fixtures::new_opportunity("", Kind::NewBusiness, "acme")
 }
 
 fn opp() -> Opportunity {
-    Opportunity::create(
-        id("o1"),
-        new_opportunity(),
-        "ana".into(),
-        Stage::Prospecting,
-        0,
-    )
-    .unwrap()
+    opportunity("o1", "ana", Kind::NewBusiness, "acme")
 }
 
 fn item(list: i64, sold: i64, cost: i64) -> NewLineItem {
-    NewLineItem {
-        product_id: "sku".into(),
-        product_name: "Seat".into(),
-        quantity: 10,
-        list_unit: Money::new(eur(), list),
-        sold_unit: Money::new(eur(), sold),
-        unit_cost: Money::new(eur(), cost),
-    }
+    line_item(list, sold, cost, 10)
 }
 
 fn qualified(o: &mut Opportunity) {

@@ -339,6 +339,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_flood_of_events_is_logged_once_per_ten_seconds_with_its_count() {
+        let counter = Counter::default();
+        assert_eq!(counter.tick(), Some(1), "the first is logged at once");
+        for _ in 0..59_999 {
+            assert_eq!(
+                counter.tick(),
+                None,
+                "the rest of the window is only counted"
+            );
+        }
+        *counter.last.lock().unwrap() = Some(Instant::now() - Duration::from_secs(11));
+        assert_eq!(
+            counter.tick(),
+            Some(60_000),
+            "the next line says how many there were"
+        );
+    }
+
+    #[test]
     fn only_headers_frames_count_as_requests_however_the_bytes_arrive() {
         let mut stream = PREFACE.to_vec();
         // SETTINGS (4), empty; PING (6) with 8 bytes; HEADERS (1) with 3 bytes; DATA (0).
