@@ -23,9 +23,7 @@ use crate::store::{NewRow, Store};
 /// The opportunities application: store, rules and outbox.
 #[derive(Clone)]
 pub struct App {
-    /// The database.
     pub store: Store,
-    /// Business rules.
     pub policy: Policy,
     outbox: Outbox,
     creates: GroupCommit<NewRow>,
@@ -36,7 +34,6 @@ pub const RESOURCE: &str = "opportunity";
 
 /// Which opportunity a change is for, and under which conditions.
 pub struct Target<'a> {
-    /// The caller.
     pub principal: &'a Principal,
     /// The opportunity id.
     pub id: OpportunityId,

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod auth;
 pub mod batch;
 pub mod client;
@@ -20,6 +21,7 @@ pub mod paging;
 pub mod rpc;
 pub mod server;
 pub mod settings;
+pub mod stored;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

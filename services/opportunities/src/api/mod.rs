@@ -111,10 +111,11 @@ fn report(
     let mut v = closeloop_kit::Violations::new();
     if owners.len() > 100 {
         v.add("owners", "at most 100 owners");
-    }
-    for (i, owner) in owners.iter().enumerate() {
-        if let Err(e) = closeloop_kit::types::identifier(owner, requests::MAX_ID) {
-            v.add(format!("owners[{i}]"), e);
+    } else {
+        for (i, owner) in owners.iter().enumerate() {
+            if let Err(e) = closeloop_kit::types::identifier(owner, requests::MAX_ID) {
+                v.add(format!("owners[{i}]"), e);
+            }
         }
     }
     let period = v.check("period", date_range(period));

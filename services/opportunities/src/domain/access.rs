@@ -1,40 +1,31 @@
-//! Who may do what to opportunities. One table ([`scope`]) says, per action, which roles act on
-//! every opportunity and which only on their own; everything else is refused.
+//! Who may do what to opportunities: one table ([`Action::grant`]) says, per action, which roles
+//! act on every opportunity and which only on their own; everything else is refused. The checks
+//! are the kit's.
 
-use closeloop_kit::{Principal, Problem, Role};
+use closeloop_kit::Principal;
+use closeloop_kit::Role;
+pub use closeloop_kit::access::{Scope, authorize, require_role, scope};
 
 /// What a caller wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Read one opportunity, list them, or read reports.
     Read,
-    /// Create one.
     Create,
     /// Change one: update, line items, qualification, stage, close.
     Change,
     /// Give an opportunity to another owner.
     Reassign,
-    /// Approve a discount.
     ApproveDiscount,
 }
 
-/// How far a caller's permission reaches for an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Any opportunity, any owner.
-    All,
-    /// Only opportunities the caller owns.
-    Own,
-    /// None.
-    Nothing,
-}
+impl closeloop_kit::access::Action for Action {
+    const RESOURCES: &'static str = "opportunities";
 
-/// The table: the widest scope any of the caller's roles grants for `action`.
-pub fn scope(principal: &Principal, action: Action) -> Scope {
-    use Action::*;
-    use Role::*;
-    let grant = |role: Role| -> Scope {
-        match (action, role) {
+    fn grant(self, role: Role) -> Scope {
+        use Action::*;
+        use Role::*;
+        match (self, role) {
             (Read, SalesManager | Service | AccountManager | Finance) => Scope::All,
             (Read, SalesRep) => Scope::Own,
             (Create, SalesManager | Service) => Scope::All,
@@ -44,73 +35,23 @@ pub fn scope(principal: &Principal, action: Action) -> Scope {
             (Reassign | ApproveDiscount, SalesManager) => Scope::All,
             _ => Scope::Nothing,
         }
-    };
-    principal
-        .roles
-        .iter()
-        .map(|r| grant(*r))
-        .fold(Scope::Nothing, |best, s| match (best, s) {
-            (Scope::All, _) | (_, Scope::All) => Scope::All,
-            (Scope::Own, _) | (_, Scope::Own) => Scope::Own,
-            _ => Scope::Nothing,
-        })
-}
-
-fn describe(action: Action) -> &'static str {
-    match action {
-        Action::Read => "read",
-        Action::Create => "create",
-        Action::Change => "change",
-        Action::Reassign => "reassign",
-        Action::ApproveDiscount => "approve discounts on",
     }
-}
 
-/// Allows `action` on an opportunity owned by `owner`.
-///
-/// # Errors
-/// PERMISSION_DENIED saying why.
-pub fn authorize(principal: &Principal, action: Action, owner: &str) -> Result<(), Problem> {
-    match scope(principal, action) {
-        Scope::All => Ok(()),
-        Scope::Own if owner == principal.subject => Ok(()),
-        Scope::Own => Err(Problem::PermissionDenied(format!(
-            "{} may only {} opportunities it owns",
-            principal.subject,
-            describe(action)
-        ))),
-        Scope::Nothing => Err(Problem::PermissionDenied(format!(
-            "{} has no role that may {} opportunities",
-            principal.subject,
-            describe(action)
-        ))),
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Create => "create",
+            Action::Change => "change",
+            Action::Reassign => "reassign",
+            Action::ApproveDiscount => "approve discounts on",
+        }
     }
 }
 
 /// Whether the caller may see the opportunity owned by `owner`. One it may not see is answered
 /// NOT_FOUND, exactly like one that does not exist.
 pub fn may_read(principal: &Principal, owner: &str) -> bool {
-    match scope(principal, Action::Read) {
-        Scope::All => true,
-        Scope::Own => owner == principal.subject,
-        Scope::Nothing => false,
-    }
-}
-
-/// Refuses at once a caller none of whose roles may ever do `action`, before the request is
-/// even parsed (ownership is checked later, on the opportunity itself).
-///
-/// # Errors
-/// PERMISSION_DENIED.
-pub fn require_role(principal: &Principal, action: Action) -> Result<(), Problem> {
-    match scope(principal, action) {
-        Scope::Nothing => Err(Problem::PermissionDenied(format!(
-            "{} has no role that may {} opportunities",
-            principal.subject,
-            describe(action)
-        ))),
-        Scope::All | Scope::Own => Ok(()),
-    }
+    closeloop_kit::access::may(principal, Action::Read, owner)
 }
 
 /// The owners a listing or report may cover: the requested ones when the caller reads all, or
@@ -121,21 +62,8 @@ pub fn require_role(principal: &Principal, action: Action) -> Result<(), Problem
 pub fn readable_owners(
     principal: &Principal,
     requested: Vec<String>,
-) -> Result<Vec<String>, Problem> {
-    match scope(principal, Action::Read) {
-        Scope::All => Ok(requested),
-        Scope::Own if requested.iter().all(|o| *o == principal.subject) => {
-            Ok(vec![principal.subject.clone()])
-        }
-        Scope::Own => Err(Problem::PermissionDenied(format!(
-            "{} may only read its own opportunities",
-            principal.subject
-        ))),
-        Scope::Nothing => Err(Problem::PermissionDenied(format!(
-            "{} has no role that may read opportunities",
-            principal.subject
-        ))),
-    }
+) -> Result<Vec<String>, closeloop_kit::Problem> {
+    closeloop_kit::access::owners_for(principal, Action::Read, requested)
 }
 
 #[cfg(test)]

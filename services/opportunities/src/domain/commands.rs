@@ -13,64 +13,40 @@ use super::vocabulary::{
 /// The fields a client provides to create an opportunity (already parsed).
 #[derive(Debug, Clone)]
 pub struct NewOpportunity {
-    /// See [`Opportunity`].
     pub account: Party,
     /// Owner; empty means "the caller".
     pub owner: String,
-    /// See [`Opportunity`].
     pub title: String,
-    /// See [`Opportunity`].
     pub description: String,
-    /// See [`Opportunity`].
     pub kind: Kind,
-    /// See [`Opportunity`].
     pub source: Source,
-    /// See [`Opportunity`].
     pub currency: CurrencyCode,
-    /// See [`Opportunity`].
     pub expected_close_date: Date,
-    /// See [`Opportunity`].
     pub stakeholders: Vec<Stakeholder>,
-    /// See [`Opportunity`].
     pub objectives: Vec<Objective>,
-    /// See [`Opportunity`].
     pub evaluation: EvaluationProcess,
-    /// See [`Opportunity`].
     pub next_step: Option<NextStep>,
-    /// See [`Opportunity`].
     pub prior_contract_value: Option<Money>,
-    /// See [`Opportunity`].
     pub referring_account: Option<Party>,
-    /// See [`Opportunity`].
     pub probability_override: Option<i32>,
-    /// See [`Opportunity`].
     pub forecast_override: Option<ForecastCategory>,
 }
 
 /// Replacement values for the fields named in an update mask.
 #[derive(Debug, Clone, Default)]
 pub struct Patch {
-    /// New title.
     pub title: Option<String>,
-    /// New description.
     pub description: Option<String>,
-    /// New customer.
     pub account: Option<Party>,
     /// New owner (managers only; checked by access rules).
     pub owner: Option<String>,
-    /// New kind.
     pub kind: Option<Kind>,
-    /// New source.
     pub source: Option<Source>,
     /// New currency (only without line items).
     pub currency: Option<CurrencyCode>,
-    /// New expected close date.
     pub expected_close_date: Option<Date>,
-    /// New stakeholders.
     pub stakeholders: Option<Vec<Stakeholder>>,
-    /// New objectives.
     pub objectives: Option<Vec<Objective>>,
-    /// New evaluation process.
     pub evaluation: Option<EvaluationProcess>,
     /// New next step (inner `None` clears it).
     pub next_step: Option<Option<NextStep>>,
@@ -87,34 +63,26 @@ pub struct Patch {
 /// A new line item's values (prices in the opportunity's currency, already checked).
 #[derive(Debug, Clone)]
 pub struct NewLineItem {
-    /// SKU.
     pub product_id: String,
-    /// Name.
     pub product_name: String,
-    /// Units.
     pub quantity: i64,
     /// List unit price.
     pub list_unit: Money,
     /// Sold unit price.
     pub sold_unit: Money,
-    /// Unit cost.
     pub unit_cost: Money,
 }
 
 /// Replacement values for a line item's masked fields.
 #[derive(Debug, Clone, Default)]
 pub struct LineItemPatch {
-    /// SKU.
     pub product_id: Option<String>,
-    /// Name.
     pub product_name: Option<String>,
-    /// Units.
     pub quantity: Option<i64>,
     /// List unit price.
     pub list_unit: Option<Money>,
     /// Sold unit price.
     pub sold_unit: Option<Money>,
-    /// Unit cost.
     pub unit_cost: Option<Money>,
 }
 
@@ -127,14 +95,12 @@ pub struct QualificationAnswers {
     pub realistic_expectations: bool,
     /// A mature partner.
     pub mature_partner: bool,
-    /// Evidence.
     pub notes: String,
 }
 
 /// How the caller wants to close.
 #[derive(Debug, Clone)]
 pub struct Closing {
-    /// The outcome.
     pub outcome: Outcome,
     /// Business close date; today when absent.
     pub close_date: Option<Date>,

@@ -22,9 +22,7 @@ pub const MAX_APPROVALS: usize = 10;
 /// A manager's approval of a discount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscountApproval {
-    /// Who.
     pub approver: Actor,
-    /// Why.
     pub reason: String,
     /// The deepest discount it covers, in basis points.
     pub approved_discount_bps: i32,
@@ -37,7 +35,6 @@ pub struct DiscountApproval {
 pub struct LineItem {
     /// Id within the opportunity (`li-1`, `li-2`, …).
     pub id: String,
-    /// SKU.
     pub product_id: String,
     /// Name as quoted.
     pub product_name: String,

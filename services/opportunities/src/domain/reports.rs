@@ -8,11 +8,9 @@ use super::stage::{ForecastCategory, Stage};
 /// Sums for one (forecast category, open?) group of a period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForecastRow {
-    /// Category.
     pub category: ForecastCategory,
     /// Whether these opportunities are open.
     pub open: bool,
-    /// How many.
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
@@ -23,9 +21,7 @@ pub struct ForecastRow {
 /// One category of a forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForecastBucket {
-    /// Category.
     pub category: ForecastCategory,
-    /// How many.
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
@@ -42,7 +38,6 @@ pub struct Forecast {
     pub weighted_pipeline: i64,
     /// Won amount plus the weighted pipeline.
     pub expected_total: i64,
-    /// Opportunities counted.
     pub count: i64,
 }
 
@@ -99,11 +94,9 @@ pub fn forecast(rows: &[ForecastRow]) -> Forecast {
 /// Sums for one (kind, outcome) group of closed opportunities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutcomeRow {
-    /// Kind.
     pub kind: Kind,
     /// The closed stage.
     pub stage: Stage,
-    /// How many.
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
@@ -114,17 +107,12 @@ pub struct OutcomeRow {
 /// Win/loss figures of a slice.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct WinLoss {
-    /// Won.
     pub won: i64,
-    /// Lost.
     pub lost: i64,
-    /// Disqualified.
     pub disqualified: i64,
     /// won / (won + lost), basis points.
     pub win_rate_bps: i32,
-    /// Won amount.
     pub won_amount: i64,
-    /// Lost amount.
     pub lost_amount: i64,
     /// Average won amount.
     pub average_deal: i64,
@@ -165,9 +153,7 @@ pub fn win_loss(rows: &[OutcomeRow], keep: impl Fn(&OutcomeRow) -> bool) -> WinL
 /// Lost deals of one reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReasonRow {
-    /// Reason.
     pub reason: LossReason,
-    /// How many.
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
@@ -178,7 +164,6 @@ pub struct ReasonRow {
 pub struct CompetitorRow {
     /// Name as first recorded.
     pub competitor: String,
-    /// How many.
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
@@ -189,9 +174,7 @@ pub struct CompetitorRow {
 pub struct SpellingRow {
     /// The spelling's [`competitor_key`](super::vocabulary::competitor_key).
     pub key: String,
-    /// The spelling.
     pub name: String,
-    /// How many.
     pub count: i64,
     /// Sum of amounts.
     pub amount: i64,
@@ -250,11 +233,8 @@ pub fn rank_competitors(mut rows: Vec<CompetitorRow>) -> Vec<CompetitorRow> {
 /// Won sums for one (owner, kind) group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WonRow {
-    /// Salesperson.
     pub owner: String,
-    /// Kind.
     pub kind: Kind,
-    /// How many.
     pub count: i64,
     /// Sum of sold amounts.
     pub amount: i64,
@@ -271,15 +251,12 @@ pub struct Mix {
     pub owner: String,
     /// Won new business.
     pub new_business: i64,
-    /// Won expansion.
     pub expansion: i64,
-    /// Won renewals.
     pub renewal: i64,
     /// List amount of won deals.
     pub list_amount: i64,
     /// Prior contract values of won renewals.
     pub prior_value: i64,
-    /// Won deals.
     pub won: i64,
 }
 

@@ -16,12 +16,16 @@
 //! read too.
 
 use closeloop_kit::Problem;
-use closeloop_kit::enum_map;
+use closeloop_kit::stored::Stored;
 use closeloop_kit::types::{CurrencyCode, Email};
+use closeloop_kit::{stored_enum, stored_struct};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::opportunity as d;
+use crate::domain::opportunity::{
+    DisqualificationReason, Kind, LossReason, Outcome, Source, StakeholderRole,
+};
 use crate::domain::stage::{ForecastCategory, Stage};
 
 /// The format written now.
@@ -33,7 +37,7 @@ const FORMAT: u8 = 1;
 /// INTERNAL when it does not encode (it always does).
 pub fn encode(o: &d::Opportunity) -> Result<Vec<u8>, Problem> {
     let mut out = vec![FORMAT];
-    rmp_serde::encode::write(&mut out, &StoredOpportunity::from(o)).map_err(Problem::internal)?;
+    rmp_serde::encode::write(&mut out, &StoredOpportunity::store(o)).map_err(Problem::internal)?;
     Ok(out)
 }
 
@@ -53,16 +57,30 @@ pub fn decode(body: &[u8]) -> Result<d::Opportunity, Problem> {
         }
     };
     let stored: StoredOpportunity = rmp_serde::from_slice(body).map_err(Problem::internal)?;
-    stored.try_into()
+    stored.load()
 }
 
 fn unknown(what: &str) -> Problem {
     Problem::internal(format!("a stored {what} this build does not know"))
 }
 
+/// An opportunity's id, stored as its text.
 #[derive(Serialize, Deserialize)]
-struct StoredOpportunity {
-    id: String,
+#[serde(transparent)]
+struct StoredId(String);
+
+impl Stored for StoredId {
+    type Domain = d::OpportunityId;
+    fn store(domain: &d::OpportunityId) -> Self {
+        StoredId(domain.as_str().to_owned())
+    }
+    fn load(self) -> Result<d::OpportunityId, Problem> {
+        d::OpportunityId::parse(&self.0).map_err(|_| unknown("opportunity id"))
+    }
+}
+
+stored_struct!(StoredOpportunity => d::Opportunity {
+    id: StoredId,
     account: StoredParty,
     owner: String,
     title: String,
@@ -90,69 +108,78 @@ struct StoredOpportunity {
     update_time: i64,
     version: i64,
     next_line_item: u32,
-}
+});
 
-#[derive(Serialize, Deserialize)]
-struct StoredParty {
-    account_id: String,
-    display_name: String,
-}
+stored_struct!(StoredParty => d::Party { account_id: String, display_name: String });
 
-#[derive(Serialize, Deserialize)]
-struct StoredContact {
+stored_struct!(StoredContact => d::Contact {
     display_name: String,
     email: Email,
     phone: String,
     title: String,
-}
+});
 
-#[derive(Serialize, Deserialize)]
-struct StoredStakeholder {
+stored_struct!(StoredStakeholder => d::Stakeholder {
     contact: StoredContact,
     role: StoredRole,
     primary: bool,
-}
+});
 
-#[derive(Serialize, Deserialize)]
-struct StoredObjective {
-    description: String,
-    success_measure: String,
-}
+stored_struct!(StoredObjective => d::Objective { description: String, success_measure: String });
 
-#[derive(Serialize, Deserialize)]
-struct StoredStep {
+stored_struct!(StoredStep => d::EvaluationStep {
     description: String,
     due_date: Option<Date>,
     completed: bool,
-}
+});
 
-#[derive(Serialize, Deserialize)]
-struct StoredEvaluation {
+stored_struct!(StoredEvaluation => d::EvaluationProcess {
     criteria: Vec<String>,
     steps: Vec<StoredStep>,
     time_frame: Option<(Date, Date)>,
-}
+});
 
-#[derive(Serialize, Deserialize)]
-struct StoredNextStep {
-    description: String,
-    due_date: Option<Date>,
-}
+stored_struct!(StoredNextStep => d::NextStep { description: String, due_date: Option<Date> });
 
-#[derive(Serialize, Deserialize)]
-struct StoredActor {
-    subject: String,
-    role: String,
-}
+stored_struct!(StoredActor => d::Actor { subject: String, role: String });
 
-#[derive(Serialize, Deserialize)]
-struct StoredApproval {
+stored_struct!(StoredApproval => d::DiscountApproval {
     approver: StoredActor,
     reason: String,
     approved_discount_bps: i32,
     time: i64,
-}
+});
 
+stored_struct!(StoredQualification => d::Qualification {
+    client_benefit: bool,
+    realistic_expectations: bool,
+    mature_partner: bool,
+    notes: String,
+    assessed_by: StoredActor,
+    time: i64,
+});
+
+stored_struct!(StoredStageChange => d::StageChange {
+    from: StoredStage,
+    to: StoredStage,
+    time: i64,
+    actor: StoredActor,
+    time_in_stage: i64,
+});
+
+stored_struct!(StoredClose => d::CloseRecord {
+    outcome: StoredOutcome,
+    close_date: Date,
+    loss_reason: Option<StoredLossReason>,
+    disqualification_reason: Option<StoredDisqualification>,
+    competitor: String,
+    notes: String,
+    closed_by: StoredActor,
+    time: i64,
+});
+
+/// A line item. Its approvals were once one field (`approval`, the one in effect); since they
+/// are kept whole they are `approvals`, added at the end, and `approval` is always empty.
 #[derive(Serialize, Deserialize)]
 struct StoredLineItem {
     id: String,
@@ -162,70 +189,51 @@ struct StoredLineItem {
     list_unit: i64,
     sold_unit: i64,
     unit_cost: i64,
-    /// Before approvals were kept whole: the one in effect. Now always empty.
     approval: Option<StoredApproval>,
-    /// Every approval, oldest first (added after `approval`).
     #[serde(default)]
     approvals: Vec<StoredApproval>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredQualification {
-    client_benefit: bool,
-    realistic_expectations: bool,
-    mature_partner: bool,
-    notes: String,
-    assessed_by: StoredActor,
-    time: i64,
+impl Stored for StoredLineItem {
+    type Domain = d::LineItem;
+    fn store(li: &d::LineItem) -> Self {
+        StoredLineItem {
+            id: li.id.clone(),
+            product_id: li.product_id.clone(),
+            product_name: li.product_name.clone(),
+            quantity: li.quantity,
+            list_unit: li.list_unit,
+            sold_unit: li.sold_unit,
+            unit_cost: li.unit_cost,
+            approval: None,
+            approvals: Stored::store(&li.approvals),
+        }
+    }
+    fn load(self) -> Result<d::LineItem, Problem> {
+        let mut approvals = self.approval.into_iter().collect::<Vec<_>>();
+        approvals.extend(self.approvals);
+        Ok(d::LineItem {
+            id: self.id,
+            product_id: self.product_id,
+            product_name: self.product_name,
+            quantity: self.quantity,
+            list_unit: self.list_unit,
+            sold_unit: self.sold_unit,
+            unit_cost: self.unit_cost,
+            approvals: approvals.load()?,
+        })
+    }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredStageChange {
-    from: StoredStage,
-    to: StoredStage,
-    time: i64,
-    actor: StoredActor,
-    time_in_stage: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredClose {
-    outcome: StoredOutcome,
-    close_date: Date,
-    loss_reason: Option<StoredLossReason>,
-    disqualification_reason: Option<StoredDisqualification>,
-    competitor: String,
-    notes: String,
-    closed_by: StoredActor,
-    time: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-enum StoredKind {
-    NewBusiness,
-    Expansion,
-    Renewal,
-}
-enum_map!(d::Kind => StoredKind { NewBusiness => NewBusiness, Expansion => Expansion, Renewal => Renewal });
-
-#[derive(Serialize, Deserialize)]
-enum StoredSource {
+stored_enum!(StoredKind => Kind { NewBusiness, Expansion, Renewal });
+stored_enum!(StoredSource => Source {
     Prospecting,
     Inbound,
     Referral,
     AccountExpansion,
     Renewal,
-}
-enum_map!(d::Source => StoredSource {
-    Prospecting => Prospecting,
-    Inbound => Inbound,
-    Referral => Referral,
-    AccountExpansion => AccountExpansion,
-    Renewal => Renewal,
 });
-
-#[derive(Serialize, Deserialize)]
-enum StoredStage {
+stored_enum!(StoredStage => Stage {
     Prospecting,
     Qualification,
     Proposal,
@@ -233,386 +241,30 @@ enum StoredStage {
     ClosedWon,
     ClosedLost,
     Disqualified,
-}
-enum_map!(Stage => StoredStage {
-    Prospecting => Prospecting,
-    Qualification => Qualification,
-    Proposal => Proposal,
-    Negotiation => Negotiation,
-    ClosedWon => ClosedWon,
-    ClosedLost => ClosedLost,
-    Disqualified => Disqualified,
 });
-
-#[derive(Serialize, Deserialize)]
-enum StoredCategory {
-    Pipeline,
-    BestCase,
-    Commit,
-    Closed,
-    Omitted,
-}
-enum_map!(ForecastCategory => StoredCategory {
-    Pipeline => Pipeline,
-    BestCase => BestCase,
-    Commit => Commit,
-    Closed => Closed,
-    Omitted => Omitted,
-});
-
-#[derive(Serialize, Deserialize)]
-enum StoredRole {
+stored_enum!(StoredCategory => ForecastCategory { Pipeline, BestCase, Commit, Closed, Omitted });
+stored_enum!(StoredRole => StakeholderRole {
     DecisionMaker,
     EconomicBuyer,
     Champion,
     TechnicalEvaluator,
     Influencer,
     User,
-}
-enum_map!(d::StakeholderRole => StoredRole {
-    DecisionMaker => DecisionMaker,
-    EconomicBuyer => EconomicBuyer,
-    Champion => Champion,
-    TechnicalEvaluator => TechnicalEvaluator,
-    Influencer => Influencer,
-    User => User,
 });
-
-#[derive(Serialize, Deserialize)]
-enum StoredOutcome {
-    Won,
-    Lost,
-    Disqualified,
-}
-enum_map!(d::Outcome => StoredOutcome { Won => Won, Lost => Lost, Disqualified => Disqualified });
-
-#[derive(Serialize, Deserialize)]
-enum StoredLossReason {
+stored_enum!(StoredOutcome => Outcome { Won, Lost, Disqualified });
+stored_enum!(StoredLossReason => LossReason {
     Price,
     Competitor,
     NoDecision,
     Timing,
     ProductFit,
     Other,
-}
-enum_map!(d::LossReason => StoredLossReason {
-    Price => Price,
-    Competitor => Competitor,
-    NoDecision => NoDecision,
-    Timing => Timing,
-    ProductFit => ProductFit,
-    Other => Other,
 });
-
-#[derive(Serialize, Deserialize)]
-enum StoredDisqualification {
+stored_enum!(StoredDisqualification => DisqualificationReason {
     NoClientBenefit,
     UnrealisticExpectations,
     MarginTooLow,
     ImmaturePartner,
     NoBudget,
     Other,
-}
-enum_map!(d::DisqualificationReason => StoredDisqualification {
-    NoClientBenefit => NoClientBenefit,
-    UnrealisticExpectations => UnrealisticExpectations,
-    MarginTooLow => MarginTooLow,
-    ImmaturePartner => ImmaturePartner,
-    NoBudget => NoBudget,
-    Other => Other,
 });
-
-/// A stored enum value back in the domain.
-fn back<S, D: TryFrom<S>>(value: S, what: &str) -> Result<D, Problem> {
-    D::try_from(value).map_err(|_| unknown(what))
-}
-
-fn party(p: &d::Party) -> StoredParty {
-    StoredParty {
-        account_id: p.account_id.clone(),
-        display_name: p.display_name.clone(),
-    }
-}
-
-fn party_back(p: StoredParty) -> d::Party {
-    d::Party {
-        account_id: p.account_id,
-        display_name: p.display_name,
-    }
-}
-
-fn actor(a: &d::Actor) -> StoredActor {
-    StoredActor {
-        subject: a.subject.clone(),
-        role: a.role.clone(),
-    }
-}
-
-fn actor_back(a: StoredActor) -> d::Actor {
-    d::Actor {
-        subject: a.subject,
-        role: a.role,
-    }
-}
-
-fn approval(a: &d::DiscountApproval) -> StoredApproval {
-    StoredApproval {
-        approver: actor(&a.approver),
-        reason: a.reason.clone(),
-        approved_discount_bps: a.approved_discount_bps,
-        time: a.time,
-    }
-}
-
-fn approval_back(a: StoredApproval) -> d::DiscountApproval {
-    d::DiscountApproval {
-        approver: actor_back(a.approver),
-        reason: a.reason,
-        approved_discount_bps: a.approved_discount_bps,
-        time: a.time,
-    }
-}
-
-impl From<&d::Opportunity> for StoredOpportunity {
-    fn from(o: &d::Opportunity) -> Self {
-        StoredOpportunity {
-            id: o.id.as_str().to_owned(),
-            account: party(&o.account),
-            owner: o.owner.clone(),
-            title: o.title.clone(),
-            description: o.description.clone(),
-            kind: o.kind.into(),
-            source: o.source.into(),
-            stage: o.stage.into(),
-            currency: o.currency,
-            expected_close_date: o.expected_close_date,
-            stakeholders: o
-                .stakeholders
-                .iter()
-                .map(|s| StoredStakeholder {
-                    contact: StoredContact {
-                        display_name: s.contact.display_name.clone(),
-                        email: s.contact.email.clone(),
-                        phone: s.contact.phone.clone(),
-                        title: s.contact.title.clone(),
-                    },
-                    role: s.role.into(),
-                    primary: s.primary,
-                })
-                .collect(),
-            objectives: o
-                .objectives
-                .iter()
-                .map(|x| StoredObjective {
-                    description: x.description.clone(),
-                    success_measure: x.success_measure.clone(),
-                })
-                .collect(),
-            evaluation: StoredEvaluation {
-                criteria: o.evaluation.criteria.clone(),
-                steps: o
-                    .evaluation
-                    .steps
-                    .iter()
-                    .map(|s| StoredStep {
-                        description: s.description.clone(),
-                        due_date: s.due_date,
-                        completed: s.completed,
-                    })
-                    .collect(),
-                time_frame: o.evaluation.time_frame,
-            },
-            line_items: o
-                .line_items
-                .iter()
-                .map(|li| StoredLineItem {
-                    id: li.id.clone(),
-                    product_id: li.product_id.clone(),
-                    product_name: li.product_name.clone(),
-                    quantity: li.quantity,
-                    list_unit: li.list_unit,
-                    sold_unit: li.sold_unit,
-                    unit_cost: li.unit_cost,
-                    approval: None,
-                    approvals: li.approvals.iter().map(approval).collect(),
-                })
-                .collect(),
-            qualification: o.qualification.as_ref().map(|q| StoredQualification {
-                client_benefit: q.client_benefit,
-                realistic_expectations: q.realistic_expectations,
-                mature_partner: q.mature_partner,
-                notes: q.notes.clone(),
-                assessed_by: actor(&q.assessed_by),
-                time: q.time,
-            }),
-            next_step: o.next_step.as_ref().map(|n| StoredNextStep {
-                description: n.description.clone(),
-                due_date: n.due_date,
-            }),
-            prior_contract_value: o.prior_contract_value,
-            referring_account: o.referring_account.as_ref().map(party),
-            stage_history: o
-                .stage_history
-                .iter()
-                .map(|c| StoredStageChange {
-                    from: c.from.into(),
-                    to: c.to.into(),
-                    time: c.time,
-                    actor: actor(&c.actor),
-                    time_in_stage: c.time_in_stage,
-                })
-                .collect(),
-            close: o.close.as_ref().map(|c| StoredClose {
-                outcome: c.outcome.into(),
-                close_date: c.close_date,
-                loss_reason: c.loss_reason.map(Into::into),
-                disqualification_reason: c.disqualification_reason.map(Into::into),
-                competitor: c.competitor.clone(),
-                notes: c.notes.clone(),
-                closed_by: actor(&c.closed_by),
-                time: c.time,
-            }),
-            probability_override: o.probability_override,
-            forecast_override: o.forecast_override.map(Into::into),
-            push_count: o.push_count,
-            stage_entered: o.stage_entered,
-            create_time: o.create_time,
-            update_time: o.update_time,
-            version: o.version,
-            next_line_item: o.next_line_item,
-        }
-    }
-}
-
-impl TryFrom<StoredOpportunity> for d::Opportunity {
-    type Error = Problem;
-
-    fn try_from(o: StoredOpportunity) -> Result<Self, Problem> {
-        Ok(d::Opportunity {
-            id: d::OpportunityId::parse(&o.id).map_err(|_| unknown("opportunity id"))?,
-            account: party_back(o.account),
-            owner: o.owner,
-            title: o.title,
-            description: o.description,
-            kind: back(o.kind, "kind")?,
-            source: back(o.source, "source")?,
-            stage: back(o.stage, "stage")?,
-            currency: o.currency,
-            expected_close_date: o.expected_close_date,
-            stakeholders: o
-                .stakeholders
-                .into_iter()
-                .map(|s| {
-                    Ok(d::Stakeholder {
-                        contact: d::Contact {
-                            display_name: s.contact.display_name,
-                            email: s.contact.email,
-                            phone: s.contact.phone,
-                            title: s.contact.title,
-                        },
-                        role: back(s.role, "stakeholder role")?,
-                        primary: s.primary,
-                    })
-                })
-                .collect::<Result<_, Problem>>()?,
-            objectives: o
-                .objectives
-                .into_iter()
-                .map(|x| d::Objective {
-                    description: x.description,
-                    success_measure: x.success_measure,
-                })
-                .collect(),
-            evaluation: d::EvaluationProcess {
-                criteria: o.evaluation.criteria,
-                steps: o
-                    .evaluation
-                    .steps
-                    .into_iter()
-                    .map(|s| d::EvaluationStep {
-                        description: s.description,
-                        due_date: s.due_date,
-                        completed: s.completed,
-                    })
-                    .collect(),
-                time_frame: o.evaluation.time_frame,
-            },
-            line_items: o
-                .line_items
-                .into_iter()
-                .map(|li| d::LineItem {
-                    id: li.id,
-                    product_id: li.product_id,
-                    product_name: li.product_name,
-                    quantity: li.quantity,
-                    list_unit: li.list_unit,
-                    sold_unit: li.sold_unit,
-                    unit_cost: li.unit_cost,
-                    // An approval stored before approvals were kept whole is their history.
-                    approvals: li
-                        .approval
-                        .into_iter()
-                        .chain(li.approvals)
-                        .map(approval_back)
-                        .collect(),
-                })
-                .collect(),
-            qualification: o.qualification.map(|q| d::Qualification {
-                client_benefit: q.client_benefit,
-                realistic_expectations: q.realistic_expectations,
-                mature_partner: q.mature_partner,
-                notes: q.notes,
-                assessed_by: actor_back(q.assessed_by),
-                time: q.time,
-            }),
-            next_step: o.next_step.map(|n| d::NextStep {
-                description: n.description,
-                due_date: n.due_date,
-            }),
-            prior_contract_value: o.prior_contract_value,
-            referring_account: o.referring_account.map(party_back),
-            stage_history: o
-                .stage_history
-                .into_iter()
-                .map(|c| {
-                    Ok(d::StageChange {
-                        from: back(c.from, "stage")?,
-                        to: back(c.to, "stage")?,
-                        time: c.time,
-                        actor: actor_back(c.actor),
-                        time_in_stage: c.time_in_stage,
-                    })
-                })
-                .collect::<Result<_, Problem>>()?,
-            close: o
-                .close
-                .map(|c| {
-                    Ok::<_, Problem>(d::CloseRecord {
-                        outcome: back(c.outcome, "outcome")?,
-                        close_date: c.close_date,
-                        loss_reason: c.loss_reason.map(|r| back(r, "loss reason")).transpose()?,
-                        disqualification_reason: c
-                            .disqualification_reason
-                            .map(|r| back(r, "disqualification reason"))
-                            .transpose()?,
-                        competitor: c.competitor,
-                        notes: c.notes,
-                        closed_by: actor_back(c.closed_by),
-                        time: c.time,
-                    })
-                })
-                .transpose()?,
-            probability_override: o.probability_override,
-            forecast_override: o
-                .forecast_override
-                .map(|c| back(c, "forecast category"))
-                .transpose()?,
-            push_count: o.push_count,
-            stage_entered: o.stage_entered,
-            create_time: o.create_time,
-            update_time: o.update_time,
-            version: o.version,
-            next_line_item: o.next_line_item,
-        })
-    }
-}

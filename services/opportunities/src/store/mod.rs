@@ -100,7 +100,6 @@ pub struct ReportScope {
     pub start_day: i64,
     /// Last day (epoch days).
     pub end_day: i64,
-    /// Currency.
     pub currency: String,
 }
 

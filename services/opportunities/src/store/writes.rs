@@ -100,7 +100,6 @@ static INSERT: MultiRowInsert =
 
 /// A new opportunity with its stored document, ready to insert.
 pub struct NewRow {
-    /// The opportunity.
     pub opportunity: Opportunity,
     /// Its document ([`Store::document`]), encoded before any transaction starts.
     pub document: Vec<u8>,
