@@ -106,6 +106,44 @@ async fn only_calls_with_a_valid_token_reach_the_service() {
         .await
         .unwrap();
     assert_eq!(who, text("ana"));
+    // An external issuer's token naming several audiences (RFC 7519 allows an array) is
+    // accepted when ours is one of them.
+    let many_audiences = {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            sub: &'a str,
+            iss: &'a str,
+            aud: [&'a str; 2],
+            exp: u64,
+            roles: [&'a str; 1],
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &Claims {
+                sub: "bea",
+                iss: "closeloop",
+                aud: ["billing", "closeloop"],
+                exp: now + 600,
+                roles: ["finance"],
+            },
+            &jsonwebtoken::EncodingKey::from_secret(closeloop_kit::testing::TEST_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let who: prost_types::Value = toy::call(
+        &app.channel,
+        Some(&many_audiences),
+        "Whoami",
+        text(""),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(who, text("bea"));
 
     let foreign = TokenIssuer::new(&AuthSettings {
         hs256_secret: Some("another-secret-another-secret-xx".into()),
