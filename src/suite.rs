@@ -209,12 +209,11 @@ pub async fn outbox(
         }
         settings.common.database.url = format!("sqlite://{}", file.display());
     }
+    // Opened, never migrated: an operator's command must not change the schema under the
+    // replicas that run on it.
     let db = closeloop_kit::db::Db::connect(&settings.common.database)
         .await
         .context("opening the database")?;
-    db.migrate(&def.migrations)
-        .await
-        .context("migrating the database")?;
     let result = async {
         match retry {
             Some(id) => {
@@ -233,6 +232,14 @@ pub async fn outbox(
                         b.pending,
                         b.parked,
                         b.lag.as_secs()
+                    );
+                }
+                let unassigned = outbox::backlog(&db, Some("")).await?;
+                if unassigned.pending > 0 {
+                    println!(
+                        "{:<14} pending {:>6}  (written by an older build; the relay of the peer \
+                         serving each topic takes them over)",
+                        "(no peer yet)", unassigned.pending
                     );
                 }
                 for p in outbox::parked(&db, 1000).await? {

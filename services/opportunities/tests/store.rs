@@ -639,4 +639,13 @@ async fn a_change_of_stage_probabilities_weighs_stored_opportunities_again() {
     assert_eq!(restarted.reweigh().await.unwrap(), 1);
     assert_eq!(weighted(restarted.forecast(&scope).await.unwrap()), 350);
     assert_eq!(restarted.reweigh().await.unwrap(), 0);
+
+    // A row an older replica wrote without a weight is weighed at the next start.
+    sqlx::query("UPDATE opportunities SET weighted_minor = NULL")
+        .execute(restarted.db().writes())
+        .await
+        .unwrap();
+    assert_eq!(weighted(restarted.forecast(&scope).await.unwrap()), 0);
+    assert_eq!(restarted.reweigh().await.unwrap(), 1);
+    assert_eq!(weighted(restarted.forecast(&scope).await.unwrap()), 350);
 }

@@ -158,6 +158,21 @@ struct Sections {
 pub fn load_settings(def: &ServiceDef, file: Option<&Path>) -> Result<Settings, HostError> {
     let source = crate::settings::layered(&[&def.host_defaults(), def.defaults], file, None)?;
     let sections: Sections = source.clone().try_deserialize()?;
+    let (outbox, server) = (&sections.common.outbox, &sections.common.server);
+    if outbox.lease_ms <= outbox.call_timeout_ms {
+        return Err(HostError::Settings(format!(
+            "outbox.lease_ms ({}) must be longer than outbox.call_timeout_ms ({}): a delivery \
+             must end within the lease that keeps other replicas from making it too",
+            outbox.lease_ms, outbox.call_timeout_ms
+        )));
+    }
+    if server.idle_timeout_ms <= server.request_timeout_ms {
+        return Err(HostError::Settings(format!(
+            "server.idle_timeout_ms ({}) must be longer than server.request_timeout_ms ({}): a \
+             connection is closed as idle only after its calls could have ended",
+            server.idle_timeout_ms, server.request_timeout_ms
+        )));
+    }
     for name in sections.peers.endpoints.keys() {
         if !def.peers.iter().any(|p| p.name == name) {
             let known: Vec<&str> = def.peers.iter().map(|p| p.name).collect();
@@ -315,10 +330,6 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
     let db = Db::connect(&settings.common.database).await?;
     db.migrate(&def.migrations).await?;
     let outbox = Outbox::new(def.peers);
-    outbox
-        .assign_destinations(&db)
-        .await
-        .map_err(|e| HostError::Startup(format!("outbox: {e}")))?;
     let context = Context {
         def,
         db: db.clone(),
@@ -371,6 +382,9 @@ impl Bound {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        // Every configured peer's channel is built before any relay starts, so a bad setting
+        // stops the service with nothing left running.
+        let mut relays = Vec::new();
         for peer in def.peers {
             let Some(endpoint) = settings.peer(peer.name) else {
                 if let Ok(b) = outbox::backlog(&db, Some(peer.name)).await
@@ -390,12 +404,14 @@ impl Bound {
                 credentials,
                 Duration::from_millis(settings.common.outbox.call_timeout_ms),
             );
-            let relay = Relay::new(
+            relays.push(Relay::new(
                 db.clone(),
-                peer.name,
+                *peer,
                 delivery,
                 settings.common.outbox.clone(),
-            );
+            ));
+        }
+        for relay in relays {
             outbox.attach(relay.waker());
             tasks.push(outbox::spawn(relay, stop_rx.clone()));
         }

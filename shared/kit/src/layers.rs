@@ -10,7 +10,8 @@
 //!    of the two below, so an anonymous caller never holds memory or a slot.
 //! 5. [`AdmissionLayer`]: a call is admitted once its whole message arrived (bounded in time,
 //!    size and bytes in flight over all calls), then takes one of N slots until its answer is
-//!    sent; with none free it is refused at once with RESOURCE_EXHAUSTED (load shedding).
+//!    sent; with none free it is refused at once with RESOURCE_EXHAUSTED (load shedding). An
+//!    answer left unread past its deadline closes its connection, so its slot comes back.
 //!
 //! Health and reflection are exempt from admission and auth: probes must answer while the server
 //! is saturated, and tools must discover the API without a token.
@@ -307,6 +308,9 @@ pub struct AdmissionLimits {
     pub max_message_bytes: usize,
     /// Bytes of request messages being received at once, over all calls.
     pub max_bytes_in_flight: usize,
+    /// Longest an answer may take to be handed on once its handler returned: past it, the
+    /// connection that does not read it is closed (and the call's slot comes back).
+    pub answer_timeout: Duration,
 }
 
 /// Admits a call only once its whole request message has arrived (within the body timeout, at
@@ -318,6 +322,7 @@ pub struct AdmissionLimits {
 #[derive(Clone)]
 pub struct AdmissionLayer {
     slots: Arc<Semaphore>,
+    unsent: Unsent,
     /// Request bytes being received, in KiB.
     budget: Arc<Semaphore>,
     limits: AdmissionLimits,
@@ -329,6 +334,7 @@ impl AdmissionLayer {
     pub fn new(limits: AdmissionLimits) -> Self {
         AdmissionLayer {
             slots: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+            unsent: Unsent::start(limits.answer_timeout),
             budget: Arc::new(Semaphore::new(
                 (limits.max_bytes_in_flight / 1024).clamp(1, Semaphore::MAX_PERMITS),
             )),
@@ -407,6 +413,8 @@ async fn receive(
     use prost::bytes::BufMut;
     // The gRPC frame: 1 flag byte, a 4-byte length, the message.
     let most = limits.max_message_bytes.saturating_add(5);
+    // A message that arrives in one piece (most do) is kept as it came, without a copy.
+    let mut whole: Option<prost::bytes::Bytes> = None;
     let mut buf = prost::bytes::BytesMut::new();
     let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
     let read = async {
@@ -415,10 +423,11 @@ async fn receive(
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            if buf.len() + data.len() > most {
-                return Err(Refused::TooLarge(buf.len() + data.len() - 5));
+            let received = buf.len() + whole.as_ref().map_or(0, |w| w.len());
+            if received + data.len() > most {
+                return Err(Refused::TooLarge(received + data.len() - 5));
             }
-            let kib = u32::try_from((buf.len() + data.len()).div_ceil(1024))
+            let kib = u32::try_from((received + data.len()).div_ceil(1024))
                 .unwrap_or(u32::MAX)
                 .saturating_sub(held.as_ref().map_or(0, |p| p.num_permits() as u32));
             if kib > 0 {
@@ -431,11 +440,19 @@ async fn receive(
                     None => held = Some(more),
                 }
             }
-            buf.put(data);
+            if received == 0 {
+                whole = Some(data);
+            } else {
+                if let Some(first) = whole.take() {
+                    buf.put(first);
+                }
+                buf.put(data);
+            }
             // The declared length is known after 5 bytes: refuse a message that will not fit
             // before receiving it.
-            if buf.len() >= 5 {
-                let declared = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            let head = whole.as_deref().unwrap_or(&buf[..]);
+            if head.len() >= 5 {
+                let declared = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
                 if declared > limits.max_message_bytes {
                     return Err(Refused::TooLarge(declared));
                 }
@@ -444,7 +461,7 @@ async fn receive(
         Ok(())
     };
     match tokio::time::timeout(limits.body_timeout, read).await {
-        Ok(Ok(())) => Ok((buf.freeze(), held)),
+        Ok(Ok(())) => Ok((whole.unwrap_or_else(|| buf.freeze()), held)),
         Ok(Err(refused)) => Err(refused),
         Err(_) => Err(Refused::Late),
     }
@@ -455,6 +472,75 @@ async fn receive(
 /// client that does not read stays here, counted by its slot, instead of piling up below.
 const ANSWER_PIECE: usize = 64 * 1024;
 
+/// An answer not handed on yet, watched by [`Unsent`]: the slot it holds and the connection to
+/// close should it stay unsent past its deadline.
+struct Pending {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    conn: Option<crate::server::ConnInfo>,
+}
+
+/// Answers whose clients do not read them: each answer is registered when its handler returns,
+/// in deadline order (every answer has the same timeout), and a task closes the connection of
+/// any still unsent at its deadline. An answer handed on drops its entry's only strong handle;
+/// the task drops such entries from the front every 200 ms.
+#[derive(Clone)]
+struct Unsent {
+    queue: Arc<std::sync::Mutex<Deadlines>>,
+    timeout: Duration,
+}
+
+/// Unsent answers by deadline, earliest first.
+type Deadlines = std::collections::VecDeque<(Instant, std::sync::Weak<Pending>)>;
+
+impl Unsent {
+    fn start(timeout: Duration) -> Unsent {
+        let unsent = Unsent {
+            queue: Arc::default(),
+            timeout,
+        };
+        let queue = Arc::downgrade(&unsent.queue);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(queue) = queue.upgrade() else {
+                    return;
+                };
+                let now = Instant::now();
+                let expired: Vec<Arc<Pending>> = {
+                    let mut q = queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut expired = Vec::new();
+                    // Answers handed on leave dead entries: those at the front go at once, so
+                    // the queue stays short unless an answer really is stuck.
+                    while let Some((deadline, pending)) = q.front() {
+                        match pending.upgrade() {
+                            None => {}
+                            Some(pending) if *deadline <= now => expired.push(pending),
+                            Some(_) => break,
+                        }
+                        q.pop_front();
+                    }
+                    expired
+                };
+                for pending in expired {
+                    if let Some(conn) = &pending.conn {
+                        conn.close("an answer was not read within its deadline");
+                    }
+                }
+            }
+        });
+        unsent
+    }
+
+    fn watch(&self, pending: &Arc<Pending>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_back((Instant::now() + self.timeout, Arc::downgrade(pending)));
+    }
+}
+
 pin_project_lite::pin_project! {
     /// An answer's body that holds the call's slot until it is sent or dropped, handing its
     /// data on in pieces of at most [`ANSWER_PIECE`] bytes.
@@ -462,7 +548,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Body,
         rest: prost::bytes::Bytes,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+        slot: Option<Arc<Pending>>,
     }
 }
 
@@ -525,6 +611,7 @@ where
         let admission = self.admission.clone();
         Box::pin(async move {
             let limits = admission.limits;
+            let conn = req.extensions().get::<crate::server::ConnInfo>().cloned();
             let (parts, body) = req.into_parts();
             let (bytes, budget) = match receive(body, limits, admission.budget.clone()).await {
                 Ok(received) => received,
@@ -546,11 +633,13 @@ where
             let req = http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)));
             let response = inner.call(req).await?;
             drop(budget);
+            let pending = Arc::new(Pending { _slot: slot, conn });
+            admission.unsent.watch(&pending);
             Ok(response.map(|inner| {
                 Body::new(Holding {
                     inner,
                     rest: prost::bytes::Bytes::new(),
-                    slot: Some(slot),
+                    slot: Some(pending),
                 })
             }))
         })
@@ -625,6 +714,10 @@ where
             )))),
             Ok(principal) => {
                 tracing::Span::current().record("enduser.id", principal.subject.as_str());
+                // An authenticated call: the connection is in use and proven.
+                if let Some(conn) = req.extensions().get::<crate::server::ConnInfo>() {
+                    conn.touch();
+                }
                 if let Some(method) = crate::rpc::Method::from_path(req.uri().path()) {
                     req.extensions_mut().insert(method);
                 }
@@ -698,6 +791,7 @@ mod tests {
             body_timeout: Duration::from_millis(200),
             max_message_bytes: 64,
             max_bytes_in_flight: 1 << 20,
+            answer_timeout: Duration::from_secs(10),
         }
     }
 

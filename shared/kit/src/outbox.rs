@@ -86,6 +86,8 @@ pub struct Command {
     pub attempts: i64,
     /// W3C `traceparent` of the change that owed the command, so delivery joins its trace.
     pub traceparent: Option<String>,
+    /// The lease this relay holds on it (a token: every claim and renewal writes a new one).
+    pub lease_until: i64,
 }
 
 /// Why a delivery attempt did not confirm the command.
@@ -254,29 +256,6 @@ impl Outbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(waker);
     }
-
-    /// Gives commands written before destinations existed the peer that serves their method.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn assign_destinations(&self, db: &Db) -> Result<(), Problem> {
-        let topics: Vec<(String,)> =
-            sqlx::query_as("SELECT DISTINCT topic FROM outbox WHERE destination = ''")
-                .fetch_all(db.reads())
-                .await?;
-        for (topic,) in topics {
-            if let Some(peer) = self.peers.iter().find(|p| p.serves(&topic)) {
-                sqlx::query(
-                    "UPDATE outbox SET destination = $1 WHERE destination = '' AND topic = $2",
-                )
-                .bind(peer.name)
-                .bind(&topic)
-                .execute(db.writes())
-                .await?;
-            }
-        }
-        Ok(())
-    }
 }
 
 fn current_traceparent() -> Option<String> {
@@ -299,7 +278,7 @@ pub struct Backlog {
     pub lag: Duration,
 }
 
-/// Reads the backlog, over every destination or one.
+/// Reads the backlog, over every destination or one (`Some("")`: commands written without one).
 ///
 /// # Errors
 /// Database errors.
@@ -308,9 +287,10 @@ pub async fn backlog(db: &Db, destination: Option<&str>) -> Result<Backlog, Prob
         "SELECT COUNT(*) FILTER (WHERE park_time IS NULL) AS pending, \
          COUNT(*) FILTER (WHERE park_time IS NOT NULL) AS parked, \
          MIN(create_time) FILTER (WHERE park_time IS NULL) AS oldest \
-         FROM outbox WHERE deliver_time IS NULL AND ($1 = '' OR destination = $1)",
+         FROM outbox WHERE deliver_time IS NULL AND ($2 = 0 OR destination = $1)",
     )
     .bind(destination.unwrap_or(""))
+    .bind(i64::from(destination.is_some()))
     .fetch_one(db.reads())
     .await?;
     let oldest: Option<i64> = row.try_get("oldest")?;
@@ -408,6 +388,7 @@ impl Waker {
 /// Delivers one peer's due commands until told to stop.
 pub struct Relay<D> {
     db: Db,
+    peer: Peer,
     destination: String,
     deliver: D,
     settings: OutboxSettings,
@@ -415,11 +396,12 @@ pub struct Relay<D> {
 }
 
 impl<D: Deliver> Relay<D> {
-    /// A relay of the commands owed to `destination`, sending through `deliver`.
-    pub fn new(db: Db, destination: &str, deliver: D, settings: OutboxSettings) -> Self {
+    /// A relay of the commands owed to `peer`, sending through `deliver`.
+    pub fn new(db: Db, peer: Peer, deliver: D, settings: OutboxSettings) -> Self {
         Relay {
             db,
-            destination: destination.to_owned(),
+            peer,
+            destination: peer.name.to_owned(),
             deliver,
             settings,
             waker: Waker::default(),
@@ -466,7 +448,12 @@ impl<D: Deliver> Relay<D> {
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 () = self.waker.0.notified() => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => {
+                    // The stopping side is gone: nobody will ever say stop, so stop now.
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         tracing::debug!(destination = %self.destination, "outbox relay stopped");
@@ -478,9 +465,15 @@ impl<D: Deliver> Relay<D> {
     /// # Errors
     /// Database errors while claiming or recording outcomes.
     pub async fn run_once(&self) -> Result<usize, Problem> {
+        self.adopt().await?;
         let commands = self.claim().await?;
         let mut settled = 0;
         for command in commands {
+            // The batch's lease may have run out while earlier commands were delivered: renew
+            // it for this one, or leave it to the replica that took it over.
+            let Some(held) = self.renew(&command).await? else {
+                continue;
+            };
             let span = tracing::info_span!(
                 "outbox.deliver",
                 otel.kind = "producer",
@@ -506,10 +499,11 @@ impl<D: Deliver> Relay<D> {
                 Ok(()) => {
                     sqlx::query(
                         "UPDATE outbox SET deliver_time = $1, lease_until = 0, attempts = attempts + 1 \
-                         WHERE id = $2",
+                         WHERE id = $2 AND lease_until = $3",
                     )
                     .bind(now)
                     .bind(&command.id)
+                    .bind(held)
                     .execute(self.db.writes())
                     .await?;
                     settled += 1;
@@ -525,11 +519,12 @@ impl<D: Deliver> Relay<D> {
                     });
                     sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, next_attempt_time = $1, \
-                         lease_until = 0, last_error = $2 WHERE id = $3",
+                         lease_until = 0, last_error = $2 WHERE id = $3 AND lease_until = $4",
                     )
                     .bind(now + delay.as_micros() as i64)
                     .bind(truncate(&reason, 1000))
                     .bind(&command.id)
+                    .bind(held)
                     .execute(self.db.writes())
                     .await?;
                 }
@@ -543,12 +538,13 @@ impl<D: Deliver> Relay<D> {
                     });
                     sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, park_time = $1, lease_until = 0, \
-                         last_code = $2, last_error = $3 WHERE id = $4",
+                         last_code = $2, last_error = $3 WHERE id = $4 AND lease_until = $5",
                     )
                     .bind(now)
                     .bind(code)
                     .bind(truncate(&message, 1000))
                     .bind(&command.id)
+                    .bind(held)
                     .execute(self.db.writes())
                     .await?;
                     settled += 1;
@@ -558,15 +554,45 @@ impl<D: Deliver> Relay<D> {
         Ok(settled)
     }
 
+    /// Takes over the commands of this peer's services that were written without a destination
+    /// (by a replica of a build before destinations, during a rolling upgrade).
+    async fn adopt(&self) -> Result<(), Problem> {
+        for service in self.peer.services {
+            sqlx::query(
+                "UPDATE outbox SET destination = $1 WHERE destination = '' \
+                 AND deliver_time IS NULL AND substr(topic, 1, length($2) + 1) = $2 || '/'",
+            )
+            .bind(&self.destination)
+            .bind(*service)
+            .execute(self.db.writes())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Extends this relay's lease on `command` for one more delivery; `None` when another
+    /// replica holds it now.
+    async fn renew(&self, command: &Command) -> Result<Option<i64>, Problem> {
+        let held = lease_from(now_micros(), self.settings.lease_ms);
+        let done =
+            sqlx::query("UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_until = $3")
+                .bind(held)
+                .bind(&command.id)
+                .bind(command.lease_until)
+                .execute(self.db.writes())
+                .await?;
+        Ok((done.rows_affected() == 1).then_some(held))
+    }
+
     async fn claim(&self) -> Result<Vec<Command>, Problem> {
         let now = now_micros();
-        let lease_until = now + (self.settings.lease_ms as i64) * 1000;
+        let lease_until = lease_from(now, self.settings.lease_ms);
         let sql = format!(
             "UPDATE outbox SET lease_until = $1 WHERE id IN (\
                SELECT id FROM outbox WHERE destination = $4 AND deliver_time IS NULL \
                AND park_time IS NULL AND next_attempt_time <= $2 AND lease_until <= $2 \
                ORDER BY next_attempt_time, id LIMIT $3{}) \
-             RETURNING id, topic, payload, attempts, traceparent",
+             RETURNING id, topic, payload, attempts, traceparent, lease_until",
             self.db.sql().claim_rows()
         );
         let mut tx = self.db.transaction().await?;
@@ -587,12 +613,21 @@ impl<D: Deliver> Relay<D> {
                     payload: row.try_get("payload")?,
                     attempts: row.try_get("attempts")?,
                     traceparent: row.try_get("traceparent")?,
+                    lease_until: row.try_get("lease_until")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         commands.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(commands)
     }
+}
+
+/// A lease of `lease_ms` from `now`, unique enough to tell two replicas' claims apart: its last
+/// microseconds are random.
+fn lease_from(now: i64, lease_ms: u64) -> i64 {
+    let mut noise = [0u8; 2];
+    let _ = getrandom::fill(&mut noise);
+    now + (lease_ms as i64) * 1000 + i64::from(u16::from_le_bytes(noise) % 1000)
 }
 
 /// Delay before attempt `attempt + 1`: doubling from the initial backoff, capped.

@@ -69,13 +69,14 @@ impl<T: Stored> Stored for Option<T> {
 }
 
 /// Declares a stored struct: its fields in the stored order, each stored as its own type, and its
-/// conversions from and to the domain struct of the same fields.
+/// conversions from and to the domain struct of the same fields. A field added later goes last,
+/// with `#[serde(default)]` written before it, so documents that stop short of it still read.
 #[macro_export]
 macro_rules! stored_struct {
-    ($name:ident => $($domain:ident)::+ { $($field:ident: $ty:ty),+ $(,)? }) => {
+    ($name:ident => $($domain:ident)::+ { $($(#[$attr:meta])* $field:ident: $ty:ty),+ $(,)? }) => {
         #[derive(::serde::Serialize, ::serde::Deserialize)]
         struct $name {
-            $($field: $ty),+
+            $($(#[$attr])* $field: $ty),+
         }
 
         impl $crate::stored::Stored for $name {

@@ -155,14 +155,18 @@ async fn a_valid_token_without_a_role_is_refused_before_it_holds_anything() {
     app.stop().await;
 }
 
+/// Answers a client never reads hold their slots only until the answer deadline (the request
+/// timeout): then the connection that leaves them unread is closed and the slots come back,
+/// whatever the client does to keep the connection looking busy.
 #[tokio::test]
-async fn a_client_that_never_reads_holds_only_its_slots_until_it_goes() {
+async fn a_client_that_never_reads_its_answers_loses_its_connection_at_the_deadline() {
     let app = TestService::spawn_with(&TOY, |s| {
         s.common.server.concurrency_limit = 4;
         s.common.server.max_concurrent_streams = 7;
+        s.common.server.request_timeout_ms = 1_000;
     })
     .await;
-    let (raw, driver) = raw_h2(app.addr).await;
+    let (raw, _driver) = raw_h2(app.addr).await;
     // The server's SETTINGS arrive with its first answer.
     let mut raw = raw;
     let (first, _) = raw
@@ -175,7 +179,7 @@ async fn a_client_that_never_reads_holds_only_its_slots_until_it_goes() {
         "the server advertises its stream limit"
     );
     // Four answers of a megabyte each that the client never reads: the server can send only a
-    // flow-control window of each, so each call holds its slot.
+    // flow-control window of them, so each call holds its slot.
     let big = text(&"y".repeat(1 << 20));
     let mut unread = Vec::new();
     for _ in 0..4 {
@@ -191,22 +195,32 @@ async fn a_client_that_never_reads_holds_only_its_slots_until_it_goes() {
     assert_eq!(
         err.code(),
         Code::ResourceExhausted,
-        "the unsent answers still count against the limit"
+        "the unsent answers count against the limit"
     );
-    // The client goes: its streams are reset, their slots come back.
-    drop(unread);
-    drop(raw);
-    driver.abort();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The client stays, sending requests without a token to look busy: at the answer deadline
+    // its connection is closed anyway, and the slots come back.
+    let started = Instant::now();
     loop {
+        if let Ok(ready) = raw.clone().ready().await
+            && let Ok((_, _)) = ready
+                .clone()
+                .send_request(headers(app.addr, "Whoami", "x"), true)
+        {
+            raw = ready;
+        }
         match sleep_call(&app, 0).await {
             Ok(_) => break,
-            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(e) if e.code() == Code::ResourceExhausted => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "the slots never came back"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => panic!("slots did not come back: {e:?}"),
+            Err(e) => panic!("{e:?}"),
         }
     }
+    drop(unread);
     app.stop().await;
 }
 
@@ -268,33 +282,87 @@ async fn connections_that_never_send_the_preface_are_closed_after_the_handshake_
     app.stop().await;
 }
 
+/// At the connection cap, connections that never made an authenticated call give their place
+/// to newcomers (oldest first); once every place is held by a proven client, a newcomer is
+/// closed at once. Nobody without a token can lock proven clients out.
 #[tokio::test]
-async fn connections_beyond_the_cap_are_closed_at_once_and_a_freed_place_is_reused() {
+async fn at_the_cap_unproven_connections_make_room_and_proven_ones_keep_theirs() {
     let app = TestService::spawn_with(&TOY, |s| s.common.server.max_connections = 3).await;
-    // The harness's own channel holds one place; two more fill the server.
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        held.push(TcpStream::connect(app.addr).await.unwrap());
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut over = TcpStream::connect(app.addr).await.unwrap();
-    assert!(
-        closed_within(&mut over, Duration::from_secs(1)).await,
-        "a connection beyond the cap is closed at once"
-    );
-    // Callers already connected go on being served.
+    // The harness's channel proves itself with a call.
     sleep_call(&app, 0).await.unwrap();
-    // A place freed is taken by the next connection.
-    drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let fresh = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(TcpStream::connect(app.addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server is full; a real client still gets in, in the oldest silent connection's place.
+    let newcomer = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
         .unwrap()
         .connect()
         .await
         .unwrap();
-    toy::call::<_, prost_types::Duration>(&fresh, Some(&ana()), "Sleep", sleep(0), None)
+    toy::call::<_, prost_types::Duration>(&newcomer, Some(&ana()), "Sleep", sleep(0), None)
         .await
         .unwrap();
+    assert!(
+        closed_within(&mut silent[0], Duration::from_secs(2)).await,
+        "the oldest gave way"
+    );
+    // The other silent one gives way to a second client; then all three are proven.
+    let second = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    toy::call::<_, prost_types::Duration>(&second, Some(&ana()), "Sleep", sleep(0), None)
+        .await
+        .unwrap();
+    assert!(closed_within(&mut silent[1], Duration::from_secs(2)).await);
+    let mut over = TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(2)).await,
+        "with every place proven, a newcomer is closed at once"
+    );
+    // The proven clients go on being served.
+    sleep_call(&app, 0).await.unwrap();
+    toy::call::<_, prost_types::Duration>(&newcomer, Some(&ana()), "Sleep", sleep(0), None)
+        .await
+        .unwrap();
+    app.stop().await;
+}
+
+/// Requests without a valid token (and health checks) do not keep a connection in use: only
+/// authenticated calls do.
+#[tokio::test]
+async fn refused_calls_do_not_keep_an_idle_connection_open() {
+    let app = TestService::spawn_with(&TOY, |s| s.common.server.idle_timeout_ms = 500).await;
+    let tcp = TcpStream::connect(app.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let started = Instant::now();
+    let mut client = client;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let Ok(ready) = client.clone().ready().await else {
+                return;
+            };
+            client = ready;
+            let Ok((response, _)) =
+                client.send_request(headers(app.addr, "Whoami", "forged"), true)
+            else {
+                return;
+            };
+            let _ = response.await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "unauthenticated requests kept the connection open"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    driver.abort();
     app.stop().await;
 }
 

@@ -145,7 +145,7 @@ async fn commands_commit_with_the_change_and_survive_a_peer_that_is_down() {
     assert_eq!(outbox::backlog(&db, None).await.unwrap().pending, 2);
 
     let peer = Scripted::failing(vec![down(), down(), down()]);
-    let relay = Relay::new(db.clone(), "contracts", peer.clone(), settings());
+    let relay = Relay::new(db.clone(), PEERS[0], peer.clone(), settings());
     run_until(&relay, || peer.delivered().len() == 2).await;
     assert_eq!(peer.delivered(), ["cmd-1", "cmd-2"], "each delivered once");
     assert_eq!(outbox::backlog(&db, None).await.unwrap().pending, 0);
@@ -172,7 +172,7 @@ async fn each_peer_gets_only_its_commands_and_an_unconfigured_peer_holds_only_it
     .await;
     // Only contracts is configured: its relay delivers its two, the handoff command waits.
     let contracts = Scripted::default();
-    let relay = Relay::new(db.clone(), "contracts", contracts.clone(), settings());
+    let relay = Relay::new(db.clone(), PEERS[0], contracts.clone(), settings());
     run_until(&relay, || contracts.delivered().len() == 2).await;
     relay.run_once().await.unwrap();
     assert_eq!(contracts.delivered(), ["c-1", "c-2"]);
@@ -189,7 +189,7 @@ async fn each_peer_gets_only_its_commands_and_an_unconfigured_peer_holds_only_it
 
     // Handoff comes up later: its command is delivered then.
     let handoff = Scripted::default();
-    let relay = Relay::new(db.clone(), "handoff", handoff.clone(), settings());
+    let relay = Relay::new(db.clone(), PEERS[1], handoff.clone(), settings());
     run_until(&relay, || handoff.delivered().len() == 1).await;
     assert_eq!(handoff.delivered(), ["h-1"]);
     assert_eq!(outbox::backlog(&db, None).await.unwrap().pending, 0);
@@ -202,7 +202,7 @@ async fn a_refused_command_is_parked_listed_and_retryable_while_transient_failur
     commit(&db, &outbox, &[owed("bad", CREATE), owed("slow", CREATE)]).await;
     // In id order: `bad` is refused, `slow` fails transiently twice, then both settle.
     let peer = Scripted::failing(vec![refused("contract.title: required"), down(), down()]);
-    let relay = Relay::new(db.clone(), "contracts", peer.clone(), settings());
+    let relay = Relay::new(db.clone(), PEERS[0], peer.clone(), settings());
     run_until(&relay, || peer.delivered() == ["slow"]).await;
     for _ in 0..5 {
         relay.run_once().await.unwrap();
@@ -266,7 +266,7 @@ async fn a_claimed_command_is_not_claimed_twice_until_its_lease_ends() {
         .await
         .unwrap();
     let peer = Scripted::default();
-    let relay = Relay::new(db.clone(), "contracts", peer.clone(), settings());
+    let relay = Relay::new(db.clone(), PEERS[0], peer.clone(), settings());
     assert_eq!(relay.run_once().await.unwrap(), 0);
     // The lease runs out: the command is delivered.
     sqlx::query("UPDATE outbox SET lease_until = 0")
@@ -286,7 +286,7 @@ async fn a_relay_wakes_on_commit_and_stops_when_told() {
     // A long poll: only the wake-up can deliver within the test's patience.
     let relay = Relay::new(
         db.clone(),
-        "contracts",
+        PEERS[0],
         peer.clone(),
         OutboxSettings {
             poll_interval_ms: 60_000,
@@ -327,7 +327,7 @@ async fn a_method_no_peer_serves_is_refused_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn commands_written_before_destinations_existed_get_theirs() {
+async fn commands_written_without_a_destination_are_taken_over_by_their_peers_relay() {
     let (_t, db) = db().await;
     sqlx::query(
         "INSERT INTO outbox (id, topic, payload, create_time, attempts, next_attempt_time, \
@@ -338,10 +338,51 @@ async fn commands_written_before_destinations_existed_get_theirs() {
     .execute(db.writes())
     .await
     .unwrap();
-    let outbox = Outbox::new(PEERS);
-    outbox.assign_destinations(&db).await.unwrap();
+    // The relay of the peer that serves the topic takes it over.
     let peer = Scripted::default();
-    let relay = Relay::new(db.clone(), "contracts", peer.clone(), settings());
+    let relay = Relay::new(db.clone(), PEERS[0], peer.clone(), settings());
     run_until(&relay, || !peer.delivered().is_empty()).await;
     assert_eq!(peer.delivered(), ["old"]);
+}
+
+/// Slow deliveries outlast a batch's lease: the lease is renewed per command (each delivery is
+/// shorter than a lease: the settings refuse a call timeout that is not), so a second replica
+/// that starts meanwhile takes over only what the first has not reached, and nothing is
+/// delivered twice.
+#[tokio::test]
+async fn a_batch_outlasting_its_lease_is_not_delivered_twice_by_two_replicas() {
+    #[derive(Clone, Default)]
+    struct Slow(Arc<Mutex<Vec<String>>>);
+    impl Deliver for Slow {
+        async fn deliver(&self, command: &Command) -> Result<(), DeliveryError> {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            self.0.lock().unwrap().push(command.id.clone());
+            Ok(())
+        }
+    }
+    let (_t, db) = db().await;
+    let outbox = Outbox::new(PEERS);
+    commit(
+        &db,
+        &outbox,
+        &[owed("a", CREATE), owed("b", CREATE), owed("c", CREATE)],
+    )
+    .await;
+    let short = OutboxSettings {
+        lease_ms: 200,
+        ..settings()
+    };
+    let delivered = Slow::default();
+    let first = Relay::new(db.clone(), PEERS[0], delivered.clone(), short.clone());
+    let second = Relay::new(db.clone(), PEERS[0], delivered.clone(), short);
+    let one = tokio::spawn(async move { first.run_once().await.unwrap() });
+    // The batch's lease ran out at 200 ms; the first relay is delivering its second command.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let two = tokio::spawn(async move { second.run_once().await.unwrap() });
+    one.await.unwrap();
+    two.await.unwrap();
+    let mut ids = delivered.0.lock().unwrap().clone();
+    ids.sort();
+    assert_eq!(ids, ["a", "b", "c"], "each command delivered once");
+    assert_eq!(outbox::backlog(&db, None).await.unwrap().pending, 0);
 }

@@ -263,10 +263,14 @@ impl Store {
 const REWEIGH_PAGE: i64 = 500;
 
 impl Store {
-    /// Weighs every stored opportunity again when the probabilities it was weighed with (the
-    /// `weighting` table) are not this store's policy's, or none are recorded; returns how many
-    /// rows were weighed. Runs before the service serves: reports then sum amounts weighed by
-    /// the rules in force. A no-op (one read) when nothing changed.
+    /// Weighs stored opportunities again: every one when the probabilities they were weighed
+    /// with (the `weighting` row) are not this store's policy's, else only those not weighed yet
+    /// (written before weights were stored, or by an older replica during a rolling upgrade).
+    /// Returns how many rows were weighed. Runs before the service serves. Each page is read
+    /// and written in one transaction, its rows locked and their version checked, so a change
+    /// saved meanwhile is never overwritten with a stale weight. Every replica must run with the
+    /// same stage probabilities: a change of them is a restart of all replicas (a replica still
+    /// on the old ones keeps saving with them until it restarts).
     ///
     /// # Errors
     /// Database errors; a stored document that does not decode.
@@ -276,47 +280,55 @@ impl Store {
             .stage_probabilities()
             .map(|p| p.to_string())
             .join(",");
-        let recorded: Option<(String,)> = sqlx::query_as("SELECT probabilities FROM weighting")
-            .fetch_optional(self.db.reads())
-            .await?;
-        if recorded.as_ref().is_some_and(|(r,)| *r == wanted) {
-            return Ok(0);
-        }
+        let recorded: Option<(String,)> =
+            sqlx::query_as("SELECT probabilities FROM weighting WHERE id = 1")
+                .fetch_optional(self.db.reads())
+                .await?;
+        let all = recorded.is_none_or(|(r,)| r != wanted);
+        let sql = format!(
+            "SELECT id, body, version FROM opportunities WHERE id > $1 {} ORDER BY id LIMIT $2{}",
+            if all {
+                ""
+            } else {
+                "AND weighted_minor IS NULL"
+            },
+            self.db.sql().lock_rows()
+        );
         let mut after = String::new();
         let mut weighed = 0;
         loop {
-            let page: Vec<(String, Vec<u8>)> = sqlx::query_as(
-                "SELECT id, body FROM opportunities WHERE id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind(&after)
-            .bind(REWEIGH_PAGE)
-            .fetch_all(self.db.reads())
-            .await?;
-            let Some((last, _)) = page.last() else {
+            let mut tx = self.db.transaction().await?;
+            let page: Vec<(String, Vec<u8>, i64)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(&after)
+                    .bind(REWEIGH_PAGE)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let Some((last, _, _)) = page.last() else {
                 break;
             };
             after = last.clone();
-            let mut tx = self.db.transaction().await?;
-            for (id, body) in &page {
+            for (id, body, version) in &page {
                 let o = document::decode(body)?;
-                sqlx::query("UPDATE opportunities SET weighted_minor = $1 WHERE id = $2")
-                    .bind(o.weighted_amount(&self.policy))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE opportunities SET weighted_minor = $1 WHERE id = $2 AND version = $3",
+                )
+                .bind(o.weighted_amount(&self.policy))
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             weighed += page.len() as u64;
         }
-        let mut tx = self.db.transaction().await?;
-        sqlx::query("DELETE FROM weighting")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO weighting (probabilities) VALUES ($1)")
-            .bind(&wanted)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        sqlx::query(
+            "INSERT INTO weighting (id, probabilities) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET probabilities = excluded.probabilities",
+        )
+        .bind(&wanted)
+        .execute(self.db.writes())
+        .await?;
         Ok(weighed)
     }
 }

@@ -1,8 +1,11 @@
 //! Connections as the server accepts them, each bounded: at most `server.max_connections` open
-//! at once (more are closed as they arrive), the HTTP/2 preface within
-//! `server.handshake_timeout_ms`, and a request at least every `server.idle_timeout_ms`
-//! (keep-alive PINGs do not count). Accept errors (out of file descriptors, the peer gone before
-//! the accept) back off instead of spinning the accept loop.
+//! at once, the HTTP/2 preface within `server.handshake_timeout_ms`, and an authenticated call at
+//! least every `server.idle_timeout_ms` (keep-alive PINGs, health checks and refused calls do
+//! not count). At the cap, a new connection takes the place of the oldest one that never made an
+//! authenticated call; only when every connection has made one is the newcomer refused. A
+//! connection can be closed from outside ([`ConnInfo::close`], e.g. when it leaves an answer
+//! unread past its deadline). Accept errors (out of file descriptors, the peer gone before the
+//! accept) back off instead of spinning the accept loop.
 
 use std::future::Future;
 use std::io;
@@ -49,6 +52,8 @@ pub fn accept(
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(5);
         let refused = Counter::default();
+        let evicted = Counter::default();
+        let mut open: Vec<std::sync::Weak<ConnState>> = Vec::new();
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -57,13 +62,33 @@ pub fn accept(
             match accepted {
                 Ok((stream, _)) => {
                     backoff = Duration::from_millis(5);
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        // Closed at once: the client sees a reset and retries with backoff.
-                        refused.count("connection refused: server.max_connections are open");
-                        continue;
+                    let slot = match slots.clone().try_acquire_owned() {
+                        Ok(slot) => slot,
+                        Err(_) => {
+                            open.retain(|c| c.strong_count() > 0);
+                            let Some(victim) = oldest_unproven(&open) else {
+                                // Every open connection has made an authenticated call: closed
+                                // at once; the client sees a reset and retries with backoff.
+                                refused
+                                    .count("connection refused: server.max_connections are open");
+                                continue;
+                            };
+                            victim.close("replaced: at server.max_connections and it made no authenticated call");
+                            evicted.count("a connection without an authenticated call made room for a new one");
+                            match tokio::time::timeout(
+                                Duration::from_millis(200),
+                                slots.clone().acquire_owned(),
+                            )
+                            .await
+                            {
+                                Ok(Ok(slot)) => slot,
+                                _ => continue,
+                            }
+                        }
                     };
                     let _ = stream.set_nodelay(true);
                     let conn = Conn::new(stream, slot, limits, closing.clone());
+                    open.push(Arc::downgrade(&conn.state));
                     if tx.send(Ok(conn)).await.is_err() {
                         return;
                     }
@@ -77,6 +102,71 @@ pub fn accept(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// The open connection accepted longest ago that never made an authenticated call.
+fn oldest_unproven(open: &[std::sync::Weak<ConnState>]) -> Option<Arc<ConnState>> {
+    open.iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .filter(|c| !c.proven() && !c.is_closed())
+        .min_by_key(|c| c.accepted)
+}
+
+/// What is known of a connection beside its bytes, shared with its requests.
+#[derive(Debug)]
+pub struct ConnState {
+    accepted: Instant,
+    /// Microseconds after `accepted` of the last authenticated call; 0 before the first.
+    last_call: AtomicU64,
+    close: watch::Sender<Option<&'static str>>,
+}
+
+impl ConnState {
+    fn proven(&self) -> bool {
+        self.last_call.load(Ordering::Relaxed) > 0
+    }
+
+    fn is_closed(&self) -> bool {
+        self.close.borrow().is_some()
+    }
+
+    fn close(&self, why: &'static str) {
+        self.close.send_replace(Some(why));
+    }
+
+    /// When the connection last made an authenticated call, if ever.
+    fn last_call(&self) -> Option<Instant> {
+        match self.last_call.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(self.accepted + Duration::from_micros(micros)),
+        }
+    }
+}
+
+/// A connection's handle, found in each of its requests' extensions.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    tcp: TcpConnectInfo,
+    state: Arc<ConnState>,
+}
+
+impl ConnInfo {
+    /// The connection's TCP addresses.
+    pub fn tcp(&self) -> &TcpConnectInfo {
+        &self.tcp
+    }
+
+    /// Records an authenticated call: the connection is in use (not idle) and proven (not the
+    /// first to make room at the connection cap).
+    pub fn touch(&self) {
+        let micros = (self.state.accepted.elapsed().as_micros() as u64).max(1);
+        self.state.last_call.store(micros, Ordering::Relaxed);
+    }
+
+    /// Closes the connection: every call on it ends, and its slots come back.
+    pub fn close(&self, why: &'static str) {
+        self.state.close(why);
+    }
 }
 
 /// Counts events and logs them at most every ten seconds, with how many there were.
@@ -199,10 +289,13 @@ pub struct Conn {
     _slot: OwnedSemaphorePermit,
     limits: Limits,
     scan: Scan,
-    /// When the connection is closed unless the preface, or a request, arrives first.
+    state: Arc<ConnState>,
+    /// When the connection is closed unless the preface, or a call, comes first.
     deadline: Pin<Box<Sleep>>,
     /// Resolves when the server stops taking calls; `None` once it has.
     closing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Resolves when someone closes the connection ([`ConnInfo::close`]).
+    closed: Pin<Box<dyn Future<Output = &'static str> + Send>>,
 }
 
 impl Conn {
@@ -212,15 +305,32 @@ impl Conn {
         limits: Limits,
         mut closing: watch::Receiver<bool>,
     ) -> Conn {
+        let (close, mut closed) = watch::channel(None);
         Conn {
             io,
             _slot: slot,
             limits,
             scan: Scan::Preface(0),
+            state: Arc::new(ConnState {
+                accepted: Instant::now(),
+                last_call: AtomicU64::new(0),
+                close,
+            }),
             deadline: Box::pin(tokio::time::sleep(limits.handshake_timeout)),
             closing: Some(Box::pin(async move {
                 let _ = closing.wait_for(|closing| *closing).await;
             })),
+            closed: Box::pin(async move {
+                let why = closed
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|why| *why);
+                match why {
+                    Some(why) => why,
+                    None => std::future::pending().await,
+                }
+            }),
         }
     }
 
@@ -240,28 +350,40 @@ impl Conn {
         }
     }
 
-    fn extend(&mut self, by: Duration) {
-        let at = tokio::time::Instant::now() + by;
-        self.deadline.as_mut().reset(at);
-    }
-
-    /// Follows the bytes the client sent: the end of the preface, and each request, move the
-    /// deadline to the idle timeout from now.
+    /// Follows the bytes the client sent: the end of the preface starts the idle clock.
     fn observe(&mut self, data: &[u8]) {
-        let seen = self.scan.feed(data);
-        if seen.preface_ended || seen.requests > 0 {
-            self.extend(self.limits.idle_timeout);
+        if self.scan.feed(data).preface_ended {
+            self.deadline
+                .as_mut()
+                .reset(tokio::time::Instant::now() + self.limits.idle_timeout);
         }
     }
 
-    fn expired(&self) -> io::Error {
-        let why = match self.scan {
-            Scan::Preface(_) | Scan::NotHttp2 => {
-                "no HTTP/2 preface within server.handshake_timeout_ms"
+    /// The deadline passed: closes the connection, unless a call since moved it on.
+    fn check_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            _ => "no request within server.idle_timeout_ms",
-        };
-        io::Error::new(io::ErrorKind::TimedOut, why)
+            if matches!(self.scan, Scan::Preface(_) | Scan::NotHttp2) {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no HTTP/2 preface within server.handshake_timeout_ms",
+                ));
+            }
+            let idle_until = self.state.last_call().map(|t| t + self.limits.idle_timeout);
+            match idle_until {
+                Some(until) if until > Instant::now() => {
+                    self.deadline.as_mut().reset(until.into());
+                }
+                _ => {
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no authenticated call within server.idle_timeout_ms",
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -281,14 +403,18 @@ impl AsyncRead for Conn {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
+                if let Poll::Ready(why) = this.closed.as_mut().poll(cx) {
+                    tracing::debug!(reason = why, "closing a connection");
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, why)));
+                }
                 if this.closed_before_preface(cx) {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
                         "the server is stopping and the connection sent no preface",
                     )));
                 }
-                match this.deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(this.expired())),
+                match this.check_deadline(cx) {
+                    Poll::Ready(e) => Poll::Ready(Err(e)),
                     Poll::Pending => Poll::Pending,
                 }
             }
@@ -327,10 +453,13 @@ impl AsyncWrite for Conn {
 }
 
 impl Connected for Conn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.io.connect_info()
+    fn connect_info(&self) -> ConnInfo {
+        ConnInfo {
+            tcp: self.io.connect_info(),
+            state: self.state.clone(),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod incoming;
 
+pub use incoming::ConnInfo;
 pub(crate) use incoming::Counter;
 
 use std::future::Future;
@@ -137,6 +138,7 @@ pub async fn serve(
         body_timeout: Duration::from_millis(settings.request_body_timeout_ms),
         max_message_bytes: settings.max_message_bytes,
         max_bytes_in_flight: settings.max_request_bytes_in_flight,
+        answer_timeout: settings.request_timeout(),
     });
     let layers = tower::ServiceBuilder::new()
         // Outermost so every call, even one refused below, is traced in the caller's trace.
