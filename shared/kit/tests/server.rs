@@ -23,6 +23,50 @@ fn sleep(ms: u64) -> prost_types::Duration {
     }
 }
 
+/// The services a reflection protocol (`v1` or `v1alpha`: the same messages in two packages)
+/// lists, sorted.
+macro_rules! reflection {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new($channel)
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("unexpected answer {answer:?}");
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    }};
+}
+
+/// A token signed with the test secret carrying exactly `claims`, as another issuer makes them.
+fn signed(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(closeloop_kit::testing::TEST_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[tokio::test]
 async fn health_and_both_reflection_protocols_answer_without_a_token() {
     let app = TestService::spawn(&TOY).await;
@@ -51,50 +95,12 @@ async fn health_and_both_reflection_protocols_answer_without_a_token() {
     );
 
     let expected = [TOY_SERVICE, "grpc.health.v1.Health"];
-    {
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
-        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = ServerReflectionClient::new(app.channel.clone())
-            .server_reflection_info(tokio_stream::iter(vec![request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.next().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("unexpected v1 answer {answer:?}");
-        };
-        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        names.sort();
-        assert_eq!(names, expected, "v1");
-    }
-    {
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = ServerReflectionClient::new(app.channel.clone())
-            .server_reflection_info(tokio_stream::iter(vec![request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.next().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-            panic!("unexpected v1alpha answer {answer:?}");
-        };
-        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        names.sort();
-        assert_eq!(names, expected, "v1alpha");
-    }
+    assert_eq!(reflection!(v1, app.channel.clone()), expected, "v1");
+    assert_eq!(
+        reflection!(v1alpha, app.channel.clone()),
+        expected,
+        "v1alpha"
+    );
     app.stop().await;
 }
 
@@ -108,32 +114,10 @@ async fn only_calls_with_a_valid_token_reach_the_service() {
     assert_eq!(who, text("ana"));
     // An external issuer's token naming several audiences (RFC 7519 allows an array) is
     // accepted when ours is one of them.
-    let many_audiences = {
-        #[derive(serde::Serialize)]
-        struct Claims<'a> {
-            sub: &'a str,
-            iss: &'a str,
-            aud: [&'a str; 2],
-            exp: u64,
-            roles: [&'a str; 1],
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &Claims {
-                sub: "bea",
-                iss: "closeloop",
-                aud: ["billing", "closeloop"],
-                exp: now + 600,
-                roles: ["finance"],
-            },
-            &jsonwebtoken::EncodingKey::from_secret(closeloop_kit::testing::TEST_SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
+    let many_audiences = signed(serde_json::json!({
+        "sub": "bea", "iss": "closeloop", "aud": ["billing", "closeloop"],
+        "exp": unix_now() + 600, "roles": ["finance"],
+    }));
     let who: prost_types::Value = toy::call(
         &app.channel,
         Some(&many_audiences),
@@ -152,34 +136,10 @@ async fn only_calls_with_a_valid_token_reach_the_service() {
     .unwrap()
     .mint("ana", &[Role::SalesManager], Duration::from_secs(60));
     // Valid from tomorrow (RFC 7519 `nbf`), beyond the 30 s leeway.
-    let not_yet = {
-        #[derive(serde::Serialize)]
-        struct Claims<'a> {
-            sub: &'a str,
-            iss: &'a str,
-            aud: &'a str,
-            exp: u64,
-            nbf: u64,
-            roles: [&'a str; 1],
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &Claims {
-                sub: "ana",
-                iss: "closeloop",
-                aud: "closeloop",
-                exp: now + 2 * 86_400,
-                nbf: now + 86_400,
-                roles: ["sales_rep"],
-            },
-            &jsonwebtoken::EncodingKey::from_secret(closeloop_kit::testing::TEST_SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
+    let not_yet = signed(serde_json::json!({
+        "sub": "ana", "iss": "closeloop", "aud": "closeloop",
+        "exp": unix_now() + 2 * 86_400, "nbf": unix_now() + 86_400, "roles": ["sales_rep"],
+    }));
     for bearer in [
         None,
         Some("not-a-jwt"),
