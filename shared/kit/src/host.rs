@@ -30,6 +30,7 @@ use crate::error::Chain;
 use crate::outbox::{self, GrpcDelivery, Outbox, Peer, Relay};
 use crate::server::{self, ServeError};
 use crate::settings::CommonSettings;
+use crate::time::Clock;
 
 /// A future the host awaits.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -252,9 +253,15 @@ pub struct Context {
     db: Db,
     outbox: Outbox,
     settings: Settings,
+    clock: Clock,
 }
 
 impl Context {
+    /// The service's clock: read it for every rule that depends on the date.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
+    }
+
     /// The service's database, migrated.
     pub fn db(&self) -> &Db {
         &self.db
@@ -318,6 +325,7 @@ pub struct Bound {
     auth: Authenticator,
     outbox: Outbox,
     routes: Routes,
+    clock: Clock,
 }
 
 /// Opens and migrates the database, builds the service's routes and binds its listener (port 0
@@ -330,11 +338,13 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
     let db = Db::connect(&settings.common.database).await?;
     db.migrate(&def.migrations).await?;
     let outbox = Outbox::new(def.peers);
+    let clock = Clock::system();
     let context = Context {
         def,
         db: db.clone(),
         outbox: outbox.clone(),
         settings: settings.clone(),
+        clock: clock.clone(),
     };
     let routes = (def.routes)(context).await?;
     let listener = server::bind(&settings.common.server.listen).await?;
@@ -346,6 +356,7 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
         auth,
         outbox,
         routes,
+        clock,
     })
 }
 
@@ -360,6 +371,11 @@ impl Bound {
     /// The service's database.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The service's clock (a test moves it).
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// Serves until `shutdown` resolves, then drains calls, lets each relay finish its batch,
@@ -379,6 +395,7 @@ impl Bound {
             auth,
             outbox,
             routes,
+            clock: _,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();

@@ -15,6 +15,7 @@ pub mod enums;
 pub mod error;
 pub mod host;
 pub mod idempotency;
+pub mod ids;
 pub mod layers;
 pub mod outbox;
 pub mod paging;

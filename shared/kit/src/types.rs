@@ -90,6 +90,46 @@ impl Money {
     }
 }
 
+impl CurrencyCode {
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217): 2 for most, 0
+    /// for e.g. JPY, 3 for e.g. KWD.
+    pub fn exponent(self) -> u32 {
+        const NONE: [&str; 16] = [
+            "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND",
+            "VUV", "XAF", "XOF", "XPF",
+        ];
+        const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+        if NONE.contains(&self.as_str()) {
+            0
+        } else if THREE.contains(&self.as_str()) {
+            3
+        } else {
+            2
+        }
+    }
+}
+
+/// `EUR 2500.00`: the code and the amount in major units, for messages to people.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exponent = self.currency.exponent();
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        if exponent == 0 {
+            return write!(f, "{} {sign}{abs}", self.currency);
+        }
+        let unit = 10u64.pow(exponent);
+        write!(
+            f,
+            "{} {sign}{}.{:0width$}",
+            self.currency,
+            abs / unit,
+            abs % unit,
+            width = exponent as usize
+        )
+    }
+}
+
 /// An email address: one `@`, a non-empty local part, a dotted domain, no spaces, at most 254
 /// characters. Deliverability is not checked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -188,6 +228,17 @@ pub fn optional_text(s: &str, max: usize) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_reads_in_major_units() {
+        let eur = CurrencyCode::parse("EUR").unwrap();
+        assert_eq!(Money::new(eur, 250_000).to_string(), "EUR 2500.00");
+        assert_eq!(Money::new(eur, -5).to_string(), "EUR -0.05");
+        let jpy = CurrencyCode::parse("JPY").unwrap();
+        assert_eq!(Money::new(jpy, 1200).to_string(), "JPY 1200");
+        let kwd = CurrencyCode::parse("KWD").unwrap();
+        assert_eq!(Money::new(kwd, 1_005).to_string(), "KWD 1.005");
+    }
 
     #[test]
     fn iso_list_is_sorted_for_binary_search() {

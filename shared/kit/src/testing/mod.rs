@@ -104,6 +104,16 @@ impl TestDatabase {
         }
     }
 
+    /// Stands in for a database that moved elsewhere: nothing to drop.
+    pub(crate) fn placeholder() -> TestDatabase {
+        TestDatabase {
+            settings: settings(String::new()),
+            backend: Backend::Sqlite,
+            _dir: None,
+            drop_from: None,
+        }
+    }
+
     /// The database's URL.
     pub fn url(&self) -> &str {
         &self.settings.url

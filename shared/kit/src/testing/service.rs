@@ -14,6 +14,7 @@ use super::{TestDatabase, auth_settings, token};
 use crate::auth::Role;
 use crate::db::Db;
 use crate::host::{self, HostError, ServiceDef, Settings};
+use crate::time::Clock;
 
 /// Adds an `authorization` value to every call.
 #[derive(Clone)]
@@ -58,6 +59,10 @@ pub struct TestService {
     pub channel: Channel,
     /// A handle of its own on the service's database, for looking behind the API.
     pub db: Db,
+    /// The service's clock: move it to let days pass.
+    pub clock: Clock,
+    def: &'static ServiceDef,
+    settings: Settings,
     database: TestDatabase,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), HostError>>>,
@@ -85,17 +90,23 @@ impl TestService {
         // Tests stop services often; a load balancer's drain window would only slow them.
         settings.common.server.drain_delay_ms = 0;
         adjust(&mut settings);
-        Self::spawn_on(def, settings, database).await
+        Self::spawn_on(def, settings, database, None).await
     }
 
     async fn spawn_on(
         def: &'static ServiceDef,
         settings: Settings,
         database: TestDatabase,
+        clock: Option<Clock>,
     ) -> TestService {
-        let bound = host::build(def, settings)
+        let bound = host::build(def, settings.clone())
             .await
             .expect("the service builds");
+        let service_clock = bound.clock();
+        if let Some(clock) = clock {
+            // A restarted service keeps the time the test had moved to.
+            service_clock.advance(clock.now_micros() - service_clock.now_micros());
+        }
         let addr = bound.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(bound.run_until(async move {
@@ -111,10 +122,29 @@ impl TestService {
             addr,
             channel,
             db,
+            clock: service_clock,
+            def,
+            settings,
             database,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Stops the service and starts it again on the same database and clock, with its settings
+    /// changed by `adjust` (e.g. a peer that was not configured before). It listens on a new
+    /// port.
+    ///
+    /// # Panics
+    /// When the service does not stop cleanly or does not start again.
+    pub async fn restart(mut self, adjust: impl FnOnce(&mut Settings)) -> TestService {
+        self.halt().await;
+        let mut settings = self.settings.clone();
+        settings.common.server.listen = "127.0.0.1:0".into();
+        adjust(&mut settings);
+        let clock = self.clock.clone();
+        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
+        Self::spawn_on(self.def, settings, database, Some(clock)).await
     }
 
     /// The channel, sending a token for `subject` with `roles`: wrap it in a generated client,
@@ -138,6 +168,10 @@ impl TestService {
     /// # Panics
     /// When the service does not stop cleanly.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
