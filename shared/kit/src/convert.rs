@@ -159,6 +159,32 @@ pub fn duration(micros: i64) -> prost_types::Duration {
     }
 }
 
+/// The `OwedCall` a resource shows for the command `command_id` calling `method`.
+pub fn owed_call_to_proto(
+    method: &str,
+    command_id: &str,
+    status: &crate::outbox::OwedStatus,
+) -> pb::OwedCall {
+    use crate::outbox::OwedState;
+    let (state, code, message) = match &status.state {
+        OwedState::Pending => (pb::OwedCallState::Pending, "", ""),
+        OwedState::Delivered => (pb::OwedCallState::Delivered, "", ""),
+        OwedState::Refused { code, message } => {
+            (pb::OwedCallState::Refused, code.as_str(), message.as_str())
+        }
+    };
+    let time = |t: i64| (t > 0).then(|| timestamp(t));
+    pb::OwedCall {
+        state: state.into(),
+        method: method.to_owned(),
+        command_id: command_id.to_owned(),
+        refusal_code: code.to_owned(),
+        refusal_message: message.to_owned(),
+        create_time: time(status.create_time),
+        state_change_time: time(status.state_change_time),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,6 +357,84 @@ pub async fn parked(db: &Db, limit: u32) -> Result<Vec<Parked>, Problem> {
         .collect()
 }
 
+/// Where a command owed to a peer stands, as the resource that owes it shows it
+/// (closeloop.common.v1.OwedCall).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwedState {
+    /// Waiting for (or in) delivery.
+    Pending,
+    /// The peer confirmed it.
+    Delivered,
+    /// The peer refused it for good: its code and message.
+    Refused {
+        /// The peer's status code, e.g. `INVALID_ARGUMENT`.
+        code: String,
+        /// The peer's message.
+        message: String,
+    },
+}
+
+/// A command's delivery, read from the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedStatus {
+    /// Where it stands.
+    pub state: OwedState,
+    /// When it was written (µs); 0 when the outbox no longer holds it.
+    pub create_time: i64,
+    /// When the state last changed (µs); 0 when unknown.
+    pub state_change_time: i64,
+}
+
+/// Where the command `id` stands. A delivered command is deleted from the outbox after the
+/// retention period (see [`crate::idempotency::RETENTION`]), and only delivered ones are: a
+/// command the outbox no longer holds was delivered, at a time no longer known.
+///
+/// # Errors
+/// Database errors.
+pub async fn owed_status(db: &Db, id: &str) -> Result<OwedStatus, Problem> {
+    let row = sqlx::query(
+        "SELECT create_time, deliver_time, park_time, last_code, last_error FROM outbox \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.reads())
+    .await?;
+    let Some(row) = row else {
+        return Ok(OwedStatus {
+            state: OwedState::Delivered,
+            create_time: 0,
+            state_change_time: 0,
+        });
+    };
+    let create_time: i64 = row.try_get("create_time")?;
+    let deliver_time: Option<i64> = row.try_get("deliver_time")?;
+    let park_time: Option<i64> = row.try_get("park_time")?;
+    Ok(match (deliver_time, park_time) {
+        (Some(t), _) => OwedStatus {
+            state: OwedState::Delivered,
+            create_time,
+            state_change_time: t,
+        },
+        (None, Some(t)) => OwedStatus {
+            state: OwedState::Refused {
+                code: row
+                    .try_get::<Option<String>, _>("last_code")?
+                    .unwrap_or_default(),
+                message: row
+                    .try_get::<Option<String>, _>("last_error")?
+                    .unwrap_or_default(),
+            },
+            create_time,
+            state_change_time: t,
+        },
+        (None, None) => OwedStatus {
+            state: OwedState::Pending,
+            create_time,
+            state_change_time: create_time,
+        },
+    })
+}
+
 /// Puts parked commands back in line for delivery now: the one with `id`, or every parked one.
 /// Returns how many.
 ///

@@ -1,0 +1,22 @@
+//! Use cases: contracts and orders ([`contracts`]), invoices, payments and follow-ups. Each
+//! change is one transaction; the clock every date rule reads is the service's.
+
+pub mod contracts;
+
+use closeloop_kit::outbox::Outbox;
+use closeloop_kit::time::Clock;
+
+use crate::domain::policy::Policy;
+use crate::store::Store;
+
+/// The contracts-and-payments application: store, rules, outbox and clock.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub policy: Policy,
+    pub outbox: Outbox,
+    pub clock: Clock,
+    /// The service's own subject: the actor of what it does by itself (expiry, automatic
+    /// resolutions).
+    pub service_subject: String,
+}

@@ -1,0 +1,1 @@
+//! Who may call what, as the proto's authorization table says.

@@ -1,0 +1,6 @@
+//! The contracts-and-payments API over real gRPC, on SQLite or, with
+//! `CLOSELOOP_TEST_DATABASE_URL`, PostgreSQL.
+
+mod access;
+mod contracts;
+mod helpers;
