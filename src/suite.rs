@@ -13,7 +13,10 @@ use closeloop_kit::host::{self, ServiceDef};
 use tokio::sync::watch;
 
 /// The services of the suite, in the order of their ports.
-pub const SERVICES: &[&ServiceDef] = &[&closeloop_opportunities::SERVICE];
+pub const SERVICES: &[&ServiceDef] = &[
+    &closeloop_opportunities::SERVICE,
+    &closeloop_contracts_payments::SERVICE,
+];
 
 /// Default port of the first service (opportunities); each next service takes the next port.
 pub const BASE_PORT: u16 = 50051;
@@ -74,8 +77,12 @@ pub async fn up(
             "sqlite://{}",
             data_dir.join(format!("{}.db", def.name)).display()
         );
+        // A peer is the service of the suite that serves its gRPC services.
         for peer in def.peers {
-            if let Some(i) = SERVICES.iter().position(|d| d.name == peer.name) {
+            if let Some(i) = SERVICES
+                .iter()
+                .position(|d| peer.services.iter().any(|s| d.grpc.contains(s)))
+            {
                 settings.set_peer(peer.name, format!("http://{host}:{}", ports[i]));
             }
         }
