@@ -3,6 +3,7 @@
 //! invoice to become OPEN or PAST_DUE, and a listing by status agrees with reading one invoice
 //! (the store filters with the same rule, [`Invoice::status`]).
 
+use closeloop_kit::Problem;
 use closeloop_kit::time::epoch_days;
 use closeloop_kit::types::CurrencyCode;
 use time::Date;
@@ -58,8 +59,13 @@ pub struct Invoice {
     pub service_period: Option<(Date, Date)>,
     pub settled: Option<Settled>,
     pub status_reason: String,
+    /// When the payment that made it PAID happened (its `attempt_time`).
     pub paid_time: Option<i64>,
+    /// When the last attempt was recorded.
     pub last_attempt_time: Option<i64>,
+    /// When the latest succeeded attempt happened (its `attempt_time`), partial ones included:
+    /// `AccountBalance.last_payment_time` is the latest of these over an account.
+    pub last_payment_time: Option<i64>,
     pub dunning: Dunning,
     pub open_follow_up: Option<FollowUpId>,
     /// Attempts recorded so far (the next one's number is this plus one).
@@ -112,6 +118,7 @@ impl Invoice {
             status_reason: String::new(),
             paid_time: None,
             last_attempt_time: None,
+            last_payment_time: None,
             dunning: Dunning::default(),
             open_follow_up: None,
             attempt_count: 0,
@@ -124,6 +131,26 @@ impl Invoice {
     /// `contracts/{contract}/invoices/{id}`.
     pub fn name(&self) -> String {
         format!("contracts/{}/invoices/{}", self.contract, self.id)
+    }
+
+    /// The entity tag clients send back.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+
+    /// Refuses when `etag` is set and does not match.
+    ///
+    /// # Errors
+    /// ABORTED on mismatch.
+    pub fn check_etag(&self, etag: &str) -> Result<(), Problem> {
+        if etag.is_empty() || etag == self.etag() {
+            Ok(())
+        } else {
+            Err(Problem::Aborted(format!(
+                "etag {etag} does not match the current {}: the invoice changed; read it again",
+                self.etag()
+            )))
+        }
     }
 
     /// What is still owed.
