@@ -16,6 +16,7 @@ use closeloop_kit::host::{Context, HostError, ServiceDef};
 use closeloop_kit::outbox::Peer;
 use closeloop_kit::paging::PageTokens;
 use closeloop_proto::contracts::v1::contract_service_server::ContractServiceServer;
+use closeloop_proto::contracts::v1::payment_service_server::PaymentServiceServer;
 use tonic::service::Routes;
 
 use crate::app::App;
@@ -26,7 +27,10 @@ use crate::store::Store;
 pub const NAME: &str = "contracts-payments";
 
 /// The gRPC services this process serves.
-pub const GRPC_SERVICES: &[&str] = &["closeloop.contracts.v1.ContractService"];
+pub const GRPC_SERVICES: &[&str] = &[
+    "closeloop.contracts.v1.ContractService",
+    "closeloop.contracts.v1.PaymentService",
+];
 
 /// The contracts-and-payments service, as the host runs it.
 pub const SERVICE: ServiceDef = ServiceDef {
@@ -70,8 +74,11 @@ async fn routes(context: Context) -> Result<Routes, HostError> {
     };
     let max = context.max_message_bytes();
     let api = api::Api::new(app, pages, max);
-    let contracts = ContractServiceServer::new(api)
+    let contracts = ContractServiceServer::new(api.clone())
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-    Ok(Routes::new(contracts))
+    let payments = PaymentServiceServer::new(api)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    Ok(Routes::new(contracts).add_service(payments))
 }

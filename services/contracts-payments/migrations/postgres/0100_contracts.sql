@@ -61,6 +61,40 @@ CREATE INDEX invoices_by_account ON invoices (account_id, due_day, id);
 CREATE INDEX invoices_by_owner ON invoices (owner, due_day, id);
 CREATE INDEX invoices_retry_due ON invoices (next_retry_time) WHERE next_retry_time IS NOT NULL;
 
+-- Payment attempts are immutable once recorded. A processor's reference is unique per
+-- processor (an empty reference is not a reference).
+CREATE TABLE payment_attempts (
+    id                   TEXT PRIMARY KEY,
+    invoice_id           TEXT NOT NULL,
+    contract_id          TEXT NOT NULL,
+    owner                TEXT NOT NULL,
+    account_id           TEXT NOT NULL,
+    result               TEXT NOT NULL,
+    processor            TEXT NOT NULL,
+    processor_reference  TEXT NOT NULL,
+    body                 BYTEA NOT NULL
+);
+CREATE INDEX payment_attempts_by_invoice ON payment_attempts (invoice_id, id);
+CREATE INDEX payment_attempts_by_contract ON payment_attempts (contract_id, id);
+CREATE INDEX payment_attempts_by_account ON payment_attempts (account_id, id);
+CREATE UNIQUE INDEX payment_attempts_reference ON payment_attempts (processor, processor_reference)
+    WHERE processor_reference <> '';
+
+-- Follow-ups of failed payments; at most one open per invoice.
+CREATE TABLE follow_ups (
+    id           TEXT PRIMARY KEY,
+    invoice_id   TEXT NOT NULL,
+    contract_id  TEXT NOT NULL,
+    assignee     TEXT NOT NULL,
+    account_id   TEXT NOT NULL,
+    is_open      BIGINT NOT NULL,
+    version      BIGINT NOT NULL,
+    body         BYTEA NOT NULL
+);
+CREATE INDEX follow_ups_by_assignee ON follow_ups (assignee, id);
+CREATE INDEX follow_ups_by_account ON follow_ups (account_id, id);
+CREATE UNIQUE INDEX follow_ups_one_open ON follow_ups (invoice_id) WHERE is_open = 1;
+
 -- Human-readable numbers (orders, invoices), one counter per kind.
 CREATE TABLE counters (
     name   TEXT PRIMARY KEY,

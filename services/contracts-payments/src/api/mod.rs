@@ -5,6 +5,7 @@
 
 pub mod contracts;
 pub mod enums;
+pub mod payments;
 pub mod requests;
 pub mod responses;
 

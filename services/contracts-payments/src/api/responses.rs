@@ -10,8 +10,11 @@ use time::Date;
 
 use super::enums::{obligation_kind_wire, obligation_status_wire, wire};
 use crate::app::contracts::Seen;
+use crate::domain::balance::AccountBalance;
 use crate::domain::contract::{Deliverable, SnapshotLineItem};
+use crate::domain::follow_up::FollowUp;
 use crate::domain::invoice::{Dunning, Invoice};
+use crate::domain::payments::PaymentAttempt;
 use crate::domain::policy::Policy;
 use crate::domain::vocabulary::{Actor, Party};
 use crate::owes::START_HANDOFF;
@@ -305,5 +308,114 @@ pub fn invoice(i: &Invoice, today: Date, policy: &Policy) -> pb::Invoice {
         create_time: Some(timestamp(i.create_time)),
         update_time: Some(timestamp(i.update_time)),
         etag: format!("\"{}\"", i.version),
+    }
+}
+
+/// A payment attempt as the API shows it.
+pub fn attempt(a: &PaymentAttempt) -> pb::PaymentAttempt {
+    pb::PaymentAttempt {
+        name: a.name(),
+        result: wire::<pb::PaymentResult, _>(a.result),
+        amount: money(a.currency, a.amount),
+        decline_type: a.decline_type.map_or(0, wire::<pb::DeclineType, _>),
+        failure_code: a.failure_code.clone(),
+        failure_message: a.failure_message.clone(),
+        processor: a.processor.clone(),
+        processor_reference: a.processor_reference.clone(),
+        payment_method: a.payment_method.clone(),
+        attempt_time: Some(timestamp(a.attempt_time)),
+        attempt_number: a.attempt_number,
+        dunning_retry: a.dunning_retry,
+        follow_up: a
+            .follow_up
+            .as_ref()
+            .map(|f| format!("followUps/{f}"))
+            .unwrap_or_default(),
+        recorded_by: Some(actor(&a.recorded_by)),
+        create_time: Some(timestamp(a.create_time)),
+    }
+}
+
+/// A follow-up as the API shows it.
+pub fn follow_up(f: &FollowUp) -> pb::FollowUp {
+    pb::FollowUp {
+        name: f.name(),
+        assignee: f.assignee.clone(),
+        status: wire::<pb::FollowUpStatus, _>(f.status),
+        invoice: format!("contracts/{}/invoices/{}", f.contract, f.invoice),
+        contract: format!("contracts/{}", f.contract),
+        account: Some(party(&f.account)),
+        summary: f.summary.clone(),
+        payment_attempts: f
+            .payment_attempts
+            .iter()
+            .map(|a| {
+                format!(
+                    "contracts/{}/invoices/{}/paymentAttempts/{a}",
+                    f.contract, f.invoice
+                )
+            })
+            .collect(),
+        last_decline_type: f.last_decline_type.map_or(0, wire::<pb::DeclineType, _>),
+        last_failure_code: f.last_failure_code.clone(),
+        amount_remaining: money(f.currency, f.amount_remaining),
+        next_retry_time: time(f.next_retry_time),
+        resolution_note: f.resolution_note.clone(),
+        resolved_by: f.resolved_by.as_ref().map(actor),
+        resolve_time: time(f.resolve_time),
+        create_time: Some(timestamp(f.create_time)),
+        update_time: Some(timestamp(f.update_time)),
+        etag: f.etag(),
+    }
+}
+
+/// An account's balance as the API shows it. Without a currency (no contract, none asked for)
+/// the amounts are unset: there is nothing to count them in.
+pub fn balance(b: &AccountBalance) -> pb::AccountBalance {
+    let amount = |minor: i64| b.currency.and_then(|c| money(c, minor));
+    pb::AccountBalance {
+        account_id: b.account_id.clone(),
+        currency_code: b
+            .currency
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
+        paid_to_date: amount(b.paid_to_date),
+        outstanding: amount(b.outstanding),
+        overdue: amount(b.overdue),
+        next_due_date: b.next_due_date.map(date_to_proto),
+        next_due_amount: amount(b.next_due_amount),
+        worst_overdue_level: wire::<pb::OverdueLevel, _>(b.worst_overdue_level),
+        max_days_past_due: i32::try_from(b.max_days_past_due).unwrap_or(i32::MAX),
+        scheduled: amount(b.scheduled),
+        uncollectible: amount(b.uncollectible),
+        open_invoice_count: b.open_invoice_count,
+        past_due_invoice_count: b.past_due_invoice_count,
+        open_follow_up_count: b.open_follow_up_count,
+        active_contract_count: b.active_contract_count,
+        contract_value_total: amount(b.contract_value_total),
+        paid_through_date: b.paid_through_date.map(date_to_proto),
+        suspension_effective_date: b.suspension_effective_date.map(date_to_proto),
+        last_payment_time: time(b.last_payment_time),
+        other_currency_codes: b
+            .other_currencies
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        compute_time: Some(timestamp(b.compute_time)),
+    }
+}
+
+/// The configured collection rules.
+pub fn policy(p: &Policy) -> pb::PaymentPolicy {
+    pb::PaymentPolicy {
+        dunning_retry_days: p.dunning_retry_days.clone(),
+        overdue_ladder: p
+            .ladder()
+            .into_iter()
+            .map(|(level, days)| pb::OverdueLadderStep {
+                level: wire::<pb::OverdueLevel, _>(level),
+                min_days_past_due: days,
+            })
+            .collect(),
     }
 }

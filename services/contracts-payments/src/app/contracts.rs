@@ -10,7 +10,7 @@ use prost::Message;
 use super::App;
 use crate::domain::access::{self, Action};
 use crate::domain::contract::{Contract, Draft, Snapshot};
-use crate::domain::invoice::{Invoice, NewInvoice, Settled};
+use crate::domain::invoice::{Invoice, NewInvoice};
 use crate::domain::lifecycle::{NewOrder, Termination};
 use crate::domain::vocabulary::{Actor, ContractId, InvoiceId, InvoiceStatus, OrderId};
 use crate::owes;
@@ -315,12 +315,26 @@ impl App {
             .await?;
         let today = self.clock.today();
         for invoice in &mut invoices {
-            if invoice.status(today) == InvoiceStatus::Draft {
-                invoice.settled = Some(Settled::Void);
-                invoice.status_reason = "contract terminated".to_owned();
-                invoice.update_time = now;
-                invoice.version += 1;
-                self.store.save_invoice(work.conn(), invoice).await?;
+            if invoice.status(today) != InvoiceStatus::Draft {
+                continue;
+            }
+            let follow_up = match &invoice.open_follow_up {
+                Some(id) => self.store.load_follow_up(work.conn(), id, true).await?,
+                None => None,
+            };
+            // A DRAFT invoice paid ahead keeps what was paid: it is not voided (the domain
+            // refuses), and stays collectible like an issued one.
+            let mut voided = invoice.clone();
+            if let Ok(resolved) =
+                voided.void("contract terminated", follow_up, &self.service_subject, now)
+            {
+                voided.version += 1;
+                self.store.save_invoice(work.conn(), &voided).await?;
+                if let Some(mut f) = resolved {
+                    f.version += 1;
+                    self.store.save_follow_up(work.conn(), &f).await?;
+                }
+                *invoice = voided;
             }
         }
         self.finish(work, contract, Some(invoices), respond).await

@@ -2,6 +2,7 @@
 //! change is one transaction; the clock every date rule reads is the service's.
 
 pub mod contracts;
+pub mod payments;
 
 use closeloop_kit::outbox::Outbox;
 use closeloop_kit::time::Clock;

@@ -18,11 +18,13 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::contract as c;
+use crate::domain::follow_up as f;
 use crate::domain::invoice as i;
+use crate::domain::payments as p;
 use crate::domain::vocabulary as v;
 use crate::domain::vocabulary::{
-    ContractStatus, DealKind, DeclineType, DeliverableStatus, DunningStatus, ObligationKind,
-    ObligationStatus, SignerSide, SignerStatus, TerminationReason,
+    ContractStatus, DealKind, DeclineType, DeliverableStatus, DunningStatus, FollowUpStatus,
+    ObligationKind, ObligationStatus, PaymentResult, SignerSide, SignerStatus, TerminationReason,
 };
 
 /// The format written now.
@@ -70,6 +72,38 @@ pub fn encode_invoice(invoice: &i::Invoice) -> Result<Vec<u8>, Problem> {
     encode::<StoredInvoice>(invoice)
 }
 
+/// Encodes a payment attempt as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_attempt(attempt: &p::PaymentAttempt) -> Result<Vec<u8>, Problem> {
+    encode::<StoredAttempt>(attempt)
+}
+
+/// Decodes a stored payment attempt.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_attempt(body: &[u8]) -> Result<p::PaymentAttempt, Problem> {
+    decode::<StoredAttempt>("payment attempt", body)
+}
+
+/// Encodes a follow-up as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_follow_up(follow_up: &f::FollowUp) -> Result<Vec<u8>, Problem> {
+    encode::<StoredFollowUp>(follow_up)
+}
+
+/// Decodes a stored follow-up.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_follow_up(body: &[u8]) -> Result<f::FollowUp, Problem> {
+    decode::<StoredFollowUp>("follow-up", body)
+}
+
 /// Decodes a stored invoice.
 ///
 /// # Errors
@@ -104,6 +138,52 @@ stored_id!(StoredContractId => v::ContractId, "contract id");
 stored_id!(StoredOrderId => v::OrderId, "order id");
 stored_id!(StoredInvoiceId => v::InvoiceId, "invoice id");
 stored_id!(StoredFollowUpId => v::FollowUpId, "follow-up id");
+stored_id!(StoredAttemptId => v::AttemptId, "payment attempt id");
+
+stored_struct!(StoredAttempt => p::PaymentAttempt {
+    id: StoredAttemptId,
+    invoice: StoredInvoiceId,
+    contract: StoredContractId,
+    owner: String,
+    account: StoredParty,
+    result: StoredResult,
+    currency: CurrencyCode,
+    amount: i64,
+    decline_type: Option<StoredDecline>,
+    failure_code: String,
+    failure_message: String,
+    processor: String,
+    processor_reference: String,
+    payment_method: String,
+    attempt_time: i64,
+    attempt_number: i32,
+    dunning_retry: bool,
+    follow_up: Option<StoredFollowUpId>,
+    recorded_by: StoredActor,
+    create_time: i64,
+});
+
+stored_struct!(StoredFollowUp => f::FollowUp {
+    id: StoredFollowUpId,
+    assignee: String,
+    status: StoredFollowUpStatus,
+    invoice: StoredInvoiceId,
+    contract: StoredContractId,
+    account: StoredParty,
+    currency: CurrencyCode,
+    summary: String,
+    payment_attempts: Vec<StoredAttemptId>,
+    last_decline_type: Option<StoredDecline>,
+    last_failure_code: String,
+    amount_remaining: i64,
+    next_retry_time: Option<i64>,
+    resolution_note: String,
+    resolved_by: Option<StoredActor>,
+    resolve_time: Option<i64>,
+    create_time: i64,
+    update_time: i64,
+    version: i64,
+});
 
 stored_struct!(StoredContract => c::Contract {
     id: StoredContractId,
@@ -262,6 +342,7 @@ stored_struct!(StoredInvoice => i::Invoice {
     create_time: i64,
     update_time: i64,
     version: i64,
+    last_payment_time: Option<i64>,
 });
 
 stored_struct!(StoredDunning => i::Dunning {
@@ -333,3 +414,5 @@ stored_enum!(StoredDunningStatus => DunningStatus {
     Ended,
 });
 stored_enum!(StoredDecline => DeclineType { Soft, Hard });
+stored_enum!(StoredResult => PaymentResult { Succeeded, Failed });
+stored_enum!(StoredFollowUpStatus => FollowUpStatus { Open, Resolved });

@@ -7,6 +7,7 @@
 pub mod contracts;
 pub mod document;
 pub mod invoices;
+pub mod payments;
 
 use closeloop_kit::Problem;
 use closeloop_kit::db::{Db, Migrations};

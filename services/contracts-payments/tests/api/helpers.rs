@@ -9,6 +9,7 @@ use closeloop_kit::testing::{Bearer, TestService};
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::contracts::v1 as pb;
 use closeloop_proto::contracts::v1::contract_service_client::ContractServiceClient;
+use closeloop_proto::contracts::v1::payment_service_client::PaymentServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -17,6 +18,9 @@ pub use closeloop_kit::testing::{assert_gate, assert_invalid, assert_not_found};
 
 /// A ContractService client acting as one caller.
 pub type Contracts = ContractServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// A PaymentService client acting as one caller.
+pub type Payments = PaymentServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// The service, running.
 pub struct TestApp(pub TestService);
@@ -36,6 +40,21 @@ impl TestApp {
     /// A ContractService client calling as `subject` with `roles`.
     pub fn contracts(&self, subject: &str, roles: &[Role]) -> Contracts {
         ContractServiceClient::new(self.caller(subject, roles))
+    }
+
+    /// A PaymentService client calling as `subject` with `roles`.
+    pub fn payments(&self, subject: &str, roles: &[Role]) -> Payments {
+        PaymentServiceClient::new(self.caller(subject, roles))
+    }
+
+    /// Finance.
+    pub fn finance(&self) -> Payments {
+        self.payments("fin", &[Role::Finance])
+    }
+
+    /// A payment processor.
+    pub fn processor(&self) -> Payments {
+        self.payments("stripe-bridge", &[Role::Service])
     }
 
     /// The opportunities service's relay.
@@ -229,5 +248,41 @@ pub fn sign_by_email(name: &str, email: &str) -> pb::SignContractRequest {
         name: name.into(),
         signer_email: email.into(),
         ..Default::default()
+    }
+}
+
+/// A succeeded attempt of `minor` EUR cents, reported under `request_id`.
+pub fn paid(invoice: &str, minor: i64, request_id: &str) -> pb::RecordPaymentAttemptRequest {
+    pb::RecordPaymentAttemptRequest {
+        parent: invoice.into(),
+        payment_attempt: Some(pb::PaymentAttempt {
+            result: pb::PaymentResult::Succeeded as i32,
+            amount: money(minor),
+            processor: "stripe".into(),
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
+    }
+}
+
+/// A failed attempt of `minor` EUR cents.
+pub fn failed(
+    invoice: &str,
+    minor: i64,
+    decline: pb::DeclineType,
+    code: &str,
+    request_id: &str,
+) -> pb::RecordPaymentAttemptRequest {
+    pb::RecordPaymentAttemptRequest {
+        parent: invoice.into(),
+        payment_attempt: Some(pb::PaymentAttempt {
+            result: pb::PaymentResult::Failed as i32,
+            amount: money(minor),
+            decline_type: decline as i32,
+            failure_code: code.into(),
+            processor: "stripe".into(),
+            ..Default::default()
+        }),
+        request_id: request_id.into(),
     }
 }
