@@ -112,7 +112,7 @@ pub async fn up(
     );
     println!();
     for (def, addr, _) in &running {
-        println!("  {:<14} {addr}  {}", def.name, def.grpc.join(", "));
+        println!("  {:<18} {addr}  {}", def.name, def.grpc.join(", "));
     }
     println!();
     println!("Every call needs a bearer token (health and reflection do not). Get one with:");

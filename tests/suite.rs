@@ -80,12 +80,17 @@ async fn up_serves_the_suite_and_stops_gracefully() {
     .await
     .unwrap();
     let addr = format!("127.0.0.1:{port}");
-    assert!(
-        banner.contains(&format!("opportunities  {addr}")),
-        "{banner}"
-    );
+    let listed = |name: &str, addr: &str| {
+        banner
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq([name, addr]))
+    };
+    assert!(listed("opportunities", &addr), "{banner}");
     assert!(banner.contains("closeloop token"), "{banner}");
+    let contracts_addr = format!("127.0.0.1:{}", port + 1);
+    assert!(listed("contracts-payments", &contracts_addr), "{banner}");
     assert!(data.join("opportunities.db").exists());
+    assert!(data.join("contracts-payments.db").exists());
     assert!(data.join("jwt-secret").exists());
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
@@ -102,6 +107,25 @@ async fn up_serves_the_suite_and_stops_gracefully() {
         .into_inner()
         .status;
     assert_eq!(status, ServingStatus::Serving as i32);
+    let contracts = tonic::transport::Channel::from_shared(format!("http://{contracts_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for service in [
+        "closeloop.contracts.v1.ContractService",
+        "closeloop.contracts.v1.PaymentService",
+    ] {
+        let status = HealthClient::new(contracts.clone())
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
 
     let mut client = OpportunityServiceClient::new(channel);
     let mut request = tonic::Request::new(pb::CreateOpportunityRequest {

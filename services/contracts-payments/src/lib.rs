@@ -50,9 +50,9 @@ pub const SERVICE: ServiceDef = ServiceDef {
     routes: |context| Box::pin(routes(context)),
 };
 
-/// `[contracts-payments]`: the collection and contract rules, by default.
+/// `[contracts_payments]`: the collection and contract rules, by default.
 const DEFAULTS: &str = r#"
-[contracts-payments]
+[contracts_payments]
 dunning_retry_days = [1, 3, 7]
 reminder_days = 1
 escalated_days = 15

@@ -37,8 +37,10 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What a service declares about itself; the host does the rest.
 pub struct ServiceDef {
-    /// Short name: the settings section of its own rules (`[opportunities]`), its database file
-    /// under `closeloop up`, its name for `closeloop serve`, and `closeloop-<name>` in telemetry.
+    /// Short name: its database file under `closeloop up`, its name for `closeloop serve`, and
+    /// `closeloop-<name>` in telemetry. Its settings section is the name with `_` for `-`
+    /// (`[contracts_payments]`): environment variables cannot spell a dash
+    /// (`CLOSELOOP_CONTRACTS_PAYMENTS__DUNNING_RETRY_DAYS`).
     pub name: &'static str,
     /// Default port.
     pub port: u16,
@@ -139,7 +141,8 @@ pub struct Settings {
     pub common: CommonSettings,
     /// Where the peers are.
     pub peers: PeerSettings,
-    name: &'static str,
+    /// The service's own section, `name` with `_` for `-`.
+    name: String,
     source: config::Config,
 }
 
@@ -191,7 +194,7 @@ pub fn load_settings(def: &ServiceDef, file: Option<&Path>) -> Result<Settings, 
     let settings = Settings {
         common: sections.common,
         peers: sections.peers,
-        name: def.name,
+        name: def.name.replace('-', "_"),
         source,
     };
     (def.check_settings)(&settings)?;
@@ -208,14 +211,14 @@ impl Settings {
         // (`opportunities.margin_floor_bps`), not only the section.
         let value = self
             .source
-            .get::<config::Value>(self.name)
+            .get::<config::Value>(&self.name)
             .map_err(|e| HostError::Settings(format!("[{}]: {e}", self.name)))?;
         let mut section: BTreeMap<String, T> = config::Config::builder()
-            .set_default(self.name, value)?
+            .set_default(&self.name, value)?
             .build()?
             .try_deserialize()?;
         section
-            .remove(self.name)
+            .remove(&self.name)
             .ok_or_else(|| HostError::Settings(format!("[{}] is missing", self.name)))
     }
 

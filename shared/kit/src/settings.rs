@@ -37,6 +37,48 @@ where
     }
 }
 
+/// Deserializes a list of numbers given either as a list (TOML, each a number or text) or as
+/// comma-separated text (environment variables: `1,3,7`; empty text is the empty list). Use on
+/// every setting that is a list of numbers.
+///
+/// # Errors
+/// When an element is not a number.
+pub fn numbers<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrText<T> {
+        Number(T),
+        Text(String),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText<T> {
+        List(Vec<NumberOrText<T>>),
+        Text(String),
+    }
+    let parse = |t: &str| {
+        t.trim()
+            .parse::<T>()
+            .map_err(|e| serde::de::Error::custom(format!("{t:?} is not a number: {e}")))
+    };
+    match ListOrText::<T>::deserialize(deserializer)? {
+        ListOrText::List(items) => items
+            .into_iter()
+            .map(|i| match i {
+                NumberOrText::Number(n) => Ok(n),
+                NumberOrText::Text(t) => parse(&t),
+            })
+            .collect(),
+        ListOrText::Text(t) if t.trim().is_empty() => Ok(Vec::new()),
+        ListOrText::Text(t) => t.split(',').map(parse).collect(),
+    }
+}
+
 /// Environment variable naming the optional settings file.
 pub const CONFIG_FILE_ENV: &str = "CLOSELOOP_CONFIG";
 
@@ -354,5 +396,30 @@ mod tests {
     fn missing_file_is_an_error() {
         let r: Result<S, _> = load("[demo]\nknob = 1\n", Some(Path::new("/nonexistent.toml")));
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn lists_of_numbers_come_from_toml_or_comma_separated_text() {
+        #[derive(Deserialize)]
+        struct Days {
+            #[serde(deserialize_with = "numbers")]
+            days: Vec<i32>,
+        }
+        let from = |source: config::Config| source.try_deserialize::<Days>().map(|d| d.days);
+        let toml = config::Config::builder()
+            .add_source(File::from_str("days = [1, 3, 7]", FileFormat::Toml))
+            .build()
+            .unwrap();
+        assert_eq!(from(toml).unwrap(), [1, 3, 7]);
+        let text = |t: &str| {
+            config::Config::builder()
+                .set_override("days", t)
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        assert_eq!(from(text("2, 4")).unwrap(), [2, 4]);
+        assert_eq!(from(text("")).unwrap(), Vec::<i32>::new());
+        assert!(from(text("1,x")).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The configurable collection and contract rules (`[contracts-payments]` settings): dunning retry
+//! The configurable collection and contract rules (`[contracts_payments]` settings): dunning retry
 //! days, the overdue ladder, how long a sent contract stays open, default payment terms.
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use super::vocabulary::OverdueLevel;
 pub struct Policy {
     /// Days after a cycle's first soft decline at which retries are planned, strictly
     /// ascending, each 1 to 365; empty: no retries.
+    #[serde(deserialize_with = "closeloop_kit::settings::numbers")]
     pub dunning_retry_days: Vec<i32>,
     /// Days past due from which an invoice is at REMINDER; 0: the rung is not used.
     #[serde(deserialize_with = "closeloop_kit::settings::number")]
@@ -70,7 +71,7 @@ impl Policy {
     /// # Errors
     /// A description of the first bad value.
     pub fn validate(&self) -> Result<(), String> {
-        const S: &str = "contracts-payments";
+        const S: &str = "contracts_payments";
         if self.dunning_retry_days.len() > 30 {
             return Err(format!("{S}.dunning_retry_days: at most 30 retries"));
         }
