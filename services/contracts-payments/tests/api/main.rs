@@ -4,4 +4,5 @@
 mod access;
 mod contracts;
 mod helpers;
+mod payment_access;
 mod payments;
