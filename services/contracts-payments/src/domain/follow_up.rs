@@ -38,6 +38,9 @@ impl AutoResolution {
     }
 }
 
+/// Failed attempts a follow-up lists at most: the most recent ones.
+pub const MAX_LISTED_ATTEMPTS: usize = 100;
+
 /// A task for the deal's salesperson to follow up a failed payment with the client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowUp {
@@ -165,6 +168,12 @@ impl FollowUp {
         );
         if !self.payment_attempts.contains(&attempt.id) {
             self.payment_attempts.push(attempt.id.clone());
+            // A processor may report failures without end while the follow-up stays open: it
+            // keeps the most recent ones (ListPaymentAttempts has them all), so it stays small.
+            if self.payment_attempts.len() > MAX_LISTED_ATTEMPTS {
+                let excess = self.payment_attempts.len() - MAX_LISTED_ATTEMPTS;
+                self.payment_attempts.drain(..excess);
+            }
         }
         self.last_decline_type = attempt.decline_type;
         attempt.failure_code.clone_into(&mut self.last_failure_code);

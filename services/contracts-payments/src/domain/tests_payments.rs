@@ -597,6 +597,23 @@ fn a_second_failure_updates_the_open_follow_up() {
 }
 
 #[test]
+fn a_follow_up_lists_only_the_most_recent_failures() {
+    let mut books = Books::new(invoice());
+    let t = at(date!(2026 - 04 - 02));
+    let mut last = None;
+    for i in 0..(crate::domain::follow_up::MAX_LISTED_ATTEMPTS as i64 + 5) {
+        last = Some(books.fail_at(hard(), t + i * HOUR).attempt.id);
+    }
+    let f = &books.follow_ups[0];
+    assert_eq!(books.follow_ups.len(), 1);
+    assert_eq!(
+        f.payment_attempts.len(),
+        crate::domain::follow_up::MAX_LISTED_ATTEMPTS
+    );
+    assert_eq!(f.payment_attempts.last(), last.as_ref(), "the newest is kept");
+}
+
+#[test]
 fn a_hard_decline_stops_the_retries() {
     let mut books = Books::new(invoice());
     let t = at(date!(2026 - 04 - 02));
