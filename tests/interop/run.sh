@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-language check: generates a Python client from proto/ alone, starts `closeloop up` on
-# a scratch data folder and free ports, and runs the client against it. Needs python3 and
-# network access to PyPI (the packages go into a virtualenv under target/).
+# a scratch data folder and free ports (opportunities on the base port, contracts-and-payments on
+# the next one), and runs the client against both. Needs python3 and network access to PyPI (the
+# packages go into a virtualenv under target/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,7 +24,20 @@ find "$work/stubs" -type d -exec touch {}/__init__.py \;
 
 cargo build --locked --quiet --bin closeloop
 closeloop=target/debug/closeloop
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# `closeloop up` takes one port per service from the base port: find a free one whose next is free.
+port=$("$venv/bin/python" -c '
+import socket
+for _ in range(100):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p + 1)); print(p); break
+    except (OSError, OverflowError):
+        pass
+    finally:
+        s.close(); t.close()
+else:
+    raise SystemExit("no two consecutive free ports")
+')
 "$closeloop" up --data-dir "$work/data" --base-port "$port" > "$work/up.log" 2>&1 &
 up_pid=$!
 for _ in $(seq 1 100); do
@@ -35,4 +49,6 @@ grep -q "closeloop is up" "$work/up.log" || { cat "$work/up.log"; echo "closeloo
 
 rep=$("$closeloop" token --data-dir "$work/data" --subject interop-rep --role sales_rep)
 manager=$("$closeloop" token --data-dir "$work/data" --subject interop-manager --role sales_manager)
-PYTHONPATH="$work/stubs" "$venv/bin/python" tests/interop/client.py "127.0.0.1:$port" "$rep" "$manager"
+finance=$("$closeloop" token --data-dir "$work/data" --subject interop-finance --role finance)
+PYTHONPATH="$work/stubs" "$venv/bin/python" tests/interop/client.py \
+    "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "$rep" "$manager" "$finance"
