@@ -610,7 +610,11 @@ fn a_follow_up_lists_only_the_most_recent_failures() {
         f.payment_attempts.len(),
         crate::domain::follow_up::MAX_LISTED_ATTEMPTS
     );
-    assert_eq!(f.payment_attempts.last(), last.as_ref(), "the newest is kept");
+    assert_eq!(
+        f.payment_attempts.last(),
+        last.as_ref(),
+        "the newest is kept"
+    );
 }
 
 #[test]

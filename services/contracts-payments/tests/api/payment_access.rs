@@ -12,7 +12,8 @@ const MISSING_INVOICE: &str =
 const MISSING_FOLLOW_UP: &str = "followUps/0190a4d2-0000-7000-8000-000000000002";
 
 /// Each method, the roles the proto lets call it, and one call of it.
-type Call = fn(Payments) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Status>> + Send>>;
+type Call =
+    fn(Payments) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Status>> + Send>>;
 
 fn table() -> Vec<(&'static str, &'static [Role], Call)> {
     use Role::*;
@@ -111,17 +112,21 @@ fn table() -> Vec<(&'static str, &'static [Role], Call)> {
                 })
             },
         ),
-        ("ResolveFollowUp", &[SalesRep, SalesManager, Finance], |mut c| {
-            Box::pin(async move {
-                c.resolve_follow_up(pb::ResolveFollowUpRequest {
-                    name: MISSING_FOLLOW_UP.into(),
-                    note: "access".into(),
-                    ..Default::default()
+        (
+            "ResolveFollowUp",
+            &[SalesRep, SalesManager, Finance],
+            |mut c| {
+                Box::pin(async move {
+                    c.resolve_follow_up(pb::ResolveFollowUpRequest {
+                        name: MISSING_FOLLOW_UP.into(),
+                        note: "access".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop)
                 })
-                .await
-                .map(drop)
-            })
-        }),
+            },
+        ),
         (
             "GetAccountBalance",
             &[SalesRep, SalesManager, Finance, AccountManager, Service],
