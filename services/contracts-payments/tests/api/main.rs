@@ -4,3 +4,4 @@
 mod access;
 mod contracts;
 mod helpers;
+mod moves;
