@@ -259,9 +259,10 @@ impl Contract {
         self.snapshot.amount
     }
 
-    /// The entity tag clients send back.
+    /// The entity tag clients send back: the stored version and the status, so it changes
+    /// also when the contract expires, which is seen on read before anything stores it.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.version)
+        format!("\"{}-{}\"", self.version, self.status.code())
     }
 
     /// Refuses when `etag` is set and does not match.

@@ -317,7 +317,7 @@ async fn a_sent_contract_expires_by_the_clock() {
     let app = TestApp::spawn().await;
     let c = app.ready("opp-5", "ana").await;
     let mut m = app.manager();
-    m.send_contract(send(&c.name)).await.unwrap();
+    let sent = m.send_contract(send(&c.name)).await.unwrap().into_inner();
     app.clock.advance_days(31);
 
     let expired = m
@@ -335,6 +335,7 @@ async fn a_sent_contract_expires_by_the_clock() {
         "closeloop-contracts-payments"
     );
     assert_eq!(last.change_time, expired.expire_time);
+    assert_ne!(expired.etag, sent.etag, "expiring is a change");
 
     let listed = m
         .list_contracts(pb::ListContractsRequest {

@@ -286,3 +286,153 @@ pub fn failed(
         request_id: request_id.into(),
     }
 }
+
+/// `fill`, plus one client obligation (ACCESS), so UpdateObligationStatus has one to move.
+pub fn fill_with_obligation(c: &pb::Contract) -> pb::UpdateContractRequest {
+    let mut update = fill(c);
+    update.contract.as_mut().unwrap().client_obligations = vec![pb::ClientObligation {
+        kind: common::ObligationKind::Access as i32,
+        description: "VPN access for two engineers".into(),
+        ..Default::default()
+    }];
+    update
+        .update_mask
+        .as_mut()
+        .unwrap()
+        .paths
+        .push("client_obligations".into());
+    update
+}
+
+impl TestApp {
+    /// A contract in `status` for `opportunity` owned by `owner`, filled to send and with one
+    /// client obligation: DRAFT is ready to send; SENT, DECLINED and VOIDED go through sending,
+    /// SIGNED through both signatures, ACTIVE through the order, TERMINATED ends an ACTIVE one,
+    /// each move made by the sales manager. EXPIRED (the whole service's clock moves) and
+    /// COMPLETED (paid invoices, which the payment API does not serve yet) are not made here.
+    pub async fn at(
+        &self,
+        status: pb::ContractStatus,
+        opportunity: &str,
+        owner: &str,
+    ) -> pb::Contract {
+        use pb::ContractStatus as S;
+        let mut m = self.manager();
+        let draft = self.draft(opportunity, owner).await;
+        let c = m
+            .update_contract(fill_with_obligation(&draft))
+            .await
+            .unwrap()
+            .into_inner();
+        if status == S::Draft {
+            return c;
+        }
+        let c = m.send_contract(send(&c.name)).await.unwrap().into_inner();
+        match status {
+            S::Sent => return c,
+            S::Declined => {
+                return m
+                    .decline_contract(decline(&c.name))
+                    .await
+                    .unwrap()
+                    .into_inner();
+            }
+            S::Voided => return m.void_contract(void(&c.name)).await.unwrap().into_inner(),
+            _ => {}
+        }
+        m.sign_contract(sign_by_email(&c.name, "cleo@client.example"))
+            .await
+            .unwrap();
+        let c = m
+            .sign_contract(sign_by_email(&c.name, "sam@closeloop.example"))
+            .await
+            .unwrap()
+            .into_inner();
+        if status == S::Signed {
+            return c;
+        }
+        let c = m
+            .place_order(place_order(&c.name))
+            .await
+            .unwrap()
+            .into_inner()
+            .contract
+            .unwrap();
+        match status {
+            S::Active => c,
+            S::Terminated => m
+                .terminate_contract(terminate(&c.name))
+                .await
+                .unwrap()
+                .into_inner(),
+            other => panic!("TestApp::at does not make {other:?} contracts"),
+        }
+    }
+
+    /// Reads a contract as the sales manager.
+    pub async fn read(&self, name: &str) -> pb::Contract {
+        self.manager()
+            .get_contract(pb::GetContractRequest { name: name.into() })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+pub fn decline(name: &str) -> pb::DeclineContractRequest {
+    pb::DeclineContractRequest {
+        name: name.into(),
+        reason: "the budget was cut".into(),
+        ..Default::default()
+    }
+}
+
+pub fn void(name: &str) -> pb::VoidContractRequest {
+    pb::VoidContractRequest {
+        name: name.into(),
+        reason: "wrong price list".into(),
+        ..Default::default()
+    }
+}
+
+pub fn place_order(name: &str) -> pb::PlaceOrderRequest {
+    pb::PlaceOrderRequest {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+pub fn complete(name: &str) -> pb::CompleteContractRequest {
+    pb::CompleteContractRequest {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+pub fn terminate(name: &str) -> pb::TerminateContractRequest {
+    pb::TerminateContractRequest {
+        name: name.into(),
+        reason: pb::TerminationReason::ClientRequest as i32,
+        ..Default::default()
+    }
+}
+
+/// Starts work on the contract's first deliverable.
+pub fn deliverable_in_progress(c: &pb::Contract) -> pb::UpdateDeliverableStatusRequest {
+    pb::UpdateDeliverableStatusRequest {
+        name: c.name.clone(),
+        deliverable_id: c.deliverables[0].deliverable_id.clone(),
+        status: pb::DeliverableStatus::InProgress as i32,
+        ..Default::default()
+    }
+}
+
+/// Starts work on the contract's first client obligation.
+pub fn obligation_in_progress(c: &pb::Contract) -> pb::UpdateObligationStatusRequest {
+    pb::UpdateObligationStatusRequest {
+        name: c.name.clone(),
+        obligation_id: c.client_obligations[0].obligation_id.clone(),
+        status: common::ObligationStatus::InProgress as i32,
+        ..Default::default()
+    }
+}

@@ -4,5 +4,6 @@
 mod access;
 mod contracts;
 mod helpers;
+mod moves;
 mod payment_access;
 mod payments;
