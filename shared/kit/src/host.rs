@@ -250,6 +250,10 @@ impl Settings {
     }
 }
 
+/// A task a service runs beside its server: it gets the stop signal and returns soon after it
+/// turns true.
+type Background = Box<dyn FnOnce(watch::Receiver<bool>) -> BoxFuture<()> + Send>;
+
 /// What a service's routes are built from.
 pub struct Context {
     def: &'static ServiceDef,
@@ -257,12 +261,28 @@ pub struct Context {
     outbox: Outbox,
     settings: Settings,
     clock: Clock,
+    background: std::sync::Arc<std::sync::Mutex<Vec<Background>>>,
 }
 
 impl Context {
     /// The service's clock: read it for every rule that depends on the date.
     pub fn clock(&self) -> Clock {
         self.clock.clone()
+    }
+
+    /// Runs `task` beside the server, from when it starts serving until shutdown: `task` gets
+    /// the stop signal (true once the service stops) and must return soon after; shutdown waits
+    /// for it, like for the outbox relays, before the database closes. For work a service does
+    /// on its own, e.g. retrying what a peer that was down could not answer.
+    pub fn spawn_background<F, Fut>(&self, task: F)
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Box::new(move |stop| Box::pin(task(stop))));
     }
 
     /// The service's database, migrated.
@@ -329,6 +349,7 @@ pub struct Bound {
     outbox: Outbox,
     routes: Routes,
     clock: Clock,
+    background: Vec<Background>,
 }
 
 /// Opens and migrates the database, builds the service's routes and binds its listener (port 0
@@ -342,14 +363,21 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
     db.migrate(&def.migrations).await?;
     let outbox = Outbox::new(def.peers);
     let clock = Clock::system();
+    let background = std::sync::Arc::default();
     let context = Context {
         def,
         db: db.clone(),
         outbox: outbox.clone(),
         settings: settings.clone(),
         clock: clock.clone(),
+        background: std::sync::Arc::clone(&background),
     };
     let routes = (def.routes)(context).await?;
+    let background = std::mem::take(
+        &mut *background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     let listener = server::bind(&settings.common.server.listen).await?;
     Ok(Bound {
         def,
@@ -360,6 +388,7 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
         outbox,
         routes,
         clock,
+        background,
     })
 }
 
@@ -399,6 +428,7 @@ impl Bound {
             outbox,
             routes,
             clock: _,
+            background,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -437,6 +467,9 @@ impl Bound {
         }
         // Commands committed before the relays existed.
         outbox.wake();
+        for task in background {
+            tasks.push(tokio::spawn(task(stop_rx.clone())));
+        }
         tasks.push(crate::idempotency::spawn_housekeeping(db.clone(), stop_rx));
 
         let result = server::serve(

@@ -253,3 +253,30 @@ async fn a_stop_lets_calls_in_flight_finish_then_closes_the_listener() {
         .await;
     assert!(reconnect.is_err(), "the listener is closed after the stop");
 }
+
+#[tokio::test]
+async fn background_tasks_run_beside_the_server_and_finish_before_it_stops() {
+    let service = TestService::spawn(&TOY).await;
+    let marked = |db: closeloop_kit::db::Db, name: &'static str| async move {
+        sqlx::query_as::<_, (String,)>("SELECT value FROM kit_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(db.reads())
+            .await
+            .unwrap()
+            .is_some()
+    };
+    let mut ran = false;
+    for _ in 0..100 {
+        ran = marked(service.db.clone(), "toy-background-ran").await;
+        if ran {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ran, "the task started with the server");
+    assert!(!marked(service.db.clone(), "toy-background-stopped").await);
+    // Stopping waits for the task to see the stop signal and finish its last write.
+    let service = service.restart(|_| {}).await;
+    assert!(marked(service.db.clone(), "toy-background-stopped").await);
+    service.stop().await;
+}

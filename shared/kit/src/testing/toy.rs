@@ -35,6 +35,25 @@ pub const TOY: ServiceDef = ServiceDef {
     peers: &[],
     routes: |context| {
         let max = context.max_message_bytes();
+        // A background task that says in the database that it ran, and that it stopped.
+        let db = context.db().clone();
+        context.spawn_background(move |mut stop| async move {
+            let mark = |name: &'static str| {
+                let db = db.clone();
+                async move {
+                    let _ = sqlx::query(
+                        "INSERT INTO kit_secrets (name, value) VALUES ($1, 'yes') \
+                         ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(name)
+                    .execute(db.writes())
+                    .await;
+                }
+            };
+            mark("toy-background-ran").await;
+            let _ = stop.wait_for(|stop| *stop).await;
+            mark("toy-background-stopped").await;
+        });
         Box::pin(async move { Ok(Routes::new(Toy { max })) })
     },
 };
