@@ -70,6 +70,7 @@ impl App {
             .await?
         {
             if existing.expire_if_due(now, &self.service_subject) {
+                // Stored as expired, which also frees the opportunity's row for the new one.
                 existing.version += 1;
                 self.store.save_contract(work.conn(), &existing).await?;
             } else {

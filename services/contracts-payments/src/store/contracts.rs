@@ -76,10 +76,12 @@ fn columns(
 }
 
 impl Store {
-    /// Inserts a new contract and records it as its opportunity's live contract.
+    /// Inserts a new contract and records it as its opportunity's live contract (a contract
+    /// declined, voided or expired was unrecorded when saved so).
     ///
     /// # Errors
-    /// Database errors.
+    /// ALREADY_EXISTS when a concurrent call gave the opportunity a live contract first;
+    /// database errors.
     pub async fn insert_contract(
         &self,
         conn: &mut AnyConnection,
@@ -105,15 +107,27 @@ impl Store {
         .bind(body)
         .execute(&mut *conn)
         .await?;
-        sqlx::query(
-            "INSERT INTO opportunity_contracts (opportunity, contract_id) VALUES ($1, $2) \
-             ON CONFLICT (opportunity) DO UPDATE SET contract_id = excluded.contract_id",
+        // Two calls for one opportunity meet on its row: the second waits for the first to
+        // commit, then finds its contract there.
+        let linked = match sqlx::query(
+            "INSERT INTO opportunity_contracts (opportunity, contract_id) VALUES ($1, $2)",
         )
-        .bind(opportunity)
+        .bind(opportunity.clone())
         .bind(id)
         .execute(&mut *conn)
-        .await?;
-        Ok(())
+        .await
+        {
+            Ok(_) => true,
+            Err(e) if closeloop_kit::db::is_unique_violation(&e) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if linked {
+            Ok(())
+        } else {
+            Err(Problem::AlreadyExists(format!(
+                "{opportunity} already has a contract (created concurrently)"
+            )))
+        }
     }
 
     /// The live contract recorded for `opportunity`, locked until commit, if any.

@@ -371,3 +371,32 @@ async fn a_sent_contract_expires_by_the_clock() {
     let second = m.create_contract(again).await.unwrap().into_inner();
     assert_ne!(second.name, c.name);
 }
+
+#[tokio::test]
+async fn concurrent_commands_for_one_opportunity_make_one_contract() {
+    let app = TestApp::spawn().await;
+    let calls = (0..8).map(|i| {
+        let mut client = app.manager();
+        let mut request = create("opp-race", "ana");
+        request.request_id = format!("race-{i}");
+        tokio::spawn(async move { client.create_contract(request).await })
+    });
+    let mut created = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(status) => assert_eq!(status.code(), Code::AlreadyExists, "{status:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    let listed = app
+        .manager()
+        .list_contracts(pb::ListContractsRequest {
+            opportunity: "opportunities/opp-race".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.contracts.len(), 1);
+}
