@@ -400,3 +400,57 @@ async fn concurrent_commands_for_one_opportunity_make_one_contract() {
         .into_inner();
     assert_eq!(listed.contracts.len(), 1);
 }
+
+#[tokio::test]
+async fn terminating_for_another_reason_needs_notes() {
+    let app = TestApp::spawn().await;
+    let placed = app.active("opp-other", "ana").await;
+    let name = placed.contract.unwrap().name;
+    let mut m = app.manager();
+    let refused = m
+        .terminate_contract(pb::TerminateContractRequest {
+            name: name.clone(),
+            reason: pb::TerminationReason::Other as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&refused, &["notes"]);
+    let ended = m
+        .terminate_contract(pb::TerminateContractRequest {
+            name: name.clone(),
+            reason: pb::TerminationReason::Other as i32,
+            notes: "merged into the group contract".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.status, pb::ContractStatus::Terminated as i32);
+    assert_eq!(ended.status_reason, "merged into the group contract");
+    // The invoice not issued yet is voided; the issued one stays collectible.
+    let statuses: Vec<i32> = ended
+        .payment_schedule
+        .iter()
+        .map(|i| i.invoice_status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            pb::InvoiceStatus::Open as i32,
+            pb::InvoiceStatus::Void as i32
+        ]
+    );
+    let order = m
+        .get_order(pb::GetOrderRequest {
+            name: ended.order.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(order.status, pb::OrderStatus::Cancelled as i32);
+    assert_eq!(
+        order.deliverables[0].status,
+        pb::DeliverableStatus::Cancelled as i32
+    );
+}
