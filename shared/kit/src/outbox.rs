@@ -63,7 +63,17 @@ impl Owed {
     /// A call of `method` with the request `build` makes from the command's id, which it must
     /// put in the request's `request_id`.
     pub fn call<M: prost::Message>(method: &'static str, build: impl FnOnce(&str) -> M) -> Owed {
-        let id = uuid::Uuid::now_v7().to_string();
+        Owed::call_with_id(uuid::Uuid::now_v7().to_string(), method, build)
+    }
+
+    /// Like [`Owed::call`], with an id the caller derives from what owes the call (e.g.
+    /// `open-account-{handoff}`), so that one resource owes at most one such call: writing it a
+    /// second time fails on the outbox's primary key, in the transaction that tried.
+    pub fn call_with_id<M: prost::Message>(
+        id: String,
+        method: &'static str,
+        build: impl FnOnce(&str) -> M,
+    ) -> Owed {
         let payload = build(&id).encode_to_vec();
         Owed {
             id,
