@@ -34,3 +34,6 @@ pub mod opportunities;
 pub mod policy;
 pub mod portfolio;
 pub mod vocabulary;
+
+#[cfg(test)]
+mod tests;
