@@ -94,11 +94,13 @@ impl ContractReference {
         if end >= today || !self.auto_renew {
             return Some(end);
         }
+        // A stored term below 1 month would never move the date forward.
+        let term = self.term_months.max(1);
         // Terms are at most 120 months and dates end in 9999: the loop is short, and ends at
         // the calendar's end at the latest.
         let mut terms: i32 = 1;
         loop {
-            let months = self.term_months.checked_mul(terms)?;
+            let months = term.checked_mul(terms)?;
             let next = closeloop_kit::time::add_months(end.next_day()?, months)
                 .and_then(|d| d.previous_day())?;
             if next >= today {
@@ -736,27 +738,38 @@ impl Account {
     }
 
     /// Refuses an account grown past one of its bounds: the list bounds of [`super::limits`]
-    /// and [`MAX_ACCOUNT_BYTES`]. Every change that adds to an account checks the result before
-    /// it is kept, so a refused change changes nothing.
+    /// and [`MAX_ACCOUNT_BYTES`]. Every change that may add to an account checks its result
+    /// against the account it started from (`before`; `None` for a new account) before it is
+    /// kept, so a refused change changes nothing. Only growth is refused: a list or a size
+    /// already past its bound (the bounds were lowered, or texts outgrew the size) that a change
+    /// does not grow passes, so that the edit that shrinks the account is never blocked.
     ///
     /// # Errors
     /// FAILED_PRECONDITION gate "account_limit", one violation per bound exceeded (subject the
     /// list, or "account" for the size).
-    pub fn check_bounds(&self) -> Result<(), Problem> {
+    pub fn check_growth(&self, before: Option<&Account>) -> Result<(), Problem> {
+        let lens = |a: &Account| {
+            [
+                ("contracts", a.contracts.len(), MAX_CONTRACTS),
+                (
+                    "handoffs",
+                    a.later_handoffs.len().saturating_add(1),
+                    super::limits::MAX_HANDOFFS,
+                ),
+                ("outcomes", a.outcomes.len(), MAX_OUTCOMES),
+                ("obligations", a.obligations.len(), MAX_OBLIGATIONS),
+                ("contacts", a.contacts.len(), MAX_CONTACTS),
+                ("needs", a.needs.len(), MAX_NEEDS),
+            ]
+        };
+        let previous = before.map(lens);
         let mut over = Vec::new();
-        for (subject, len, max) in [
-            ("contracts", self.contracts.len(), MAX_CONTRACTS),
-            (
-                "handoffs",
-                self.later_handoffs.len().saturating_add(1),
-                super::limits::MAX_HANDOFFS,
-            ),
-            ("outcomes", self.outcomes.len(), MAX_OUTCOMES),
-            ("obligations", self.obligations.len(), MAX_OBLIGATIONS),
-            ("contacts", self.contacts.len(), MAX_CONTACTS),
-            ("needs", self.needs.len(), MAX_NEEDS),
-        ] {
-            if len > max {
+        for (i, (subject, len, max)) in lens(self).into_iter().enumerate() {
+            let was = previous
+                .as_ref()
+                .and_then(|p| p.get(i))
+                .map_or(0, |(_, len, _)| *len);
+            if len > max && len > was {
                 over.push(GateViolation {
                     gate: LIMIT_GATE.to_owned(),
                     subject: subject.to_owned(),
@@ -767,7 +780,8 @@ impl Account {
             }
         }
         let bytes = self.approximate_bytes();
-        if bytes > MAX_ACCOUNT_BYTES {
+        let was = before.map_or(0, Account::approximate_bytes);
+        if bytes > MAX_ACCOUNT_BYTES && bytes > was {
             over.push(GateViolation {
                 gate: LIMIT_GATE.to_owned(),
                 subject: "account".to_owned(),

@@ -144,6 +144,8 @@ impl Account {
     ///   the future or before the start date; `check_in.attendees` past [`MAX_ATTENDEES`];
     ///   `check_in.outcome_progress[i].outcome_id` not an outcome of the account or named
     ///   twice; `...progress_percent` outside 0 to 100;
+    /// - FAILED_PRECONDITION gate "account_limit" when the progress notes would grow the account
+    ///   past its size;
     /// - INTERNAL when `previous` or `next` is not where the order puts it (an app bug).
     pub fn record_check_in(
         &mut self,
@@ -228,9 +230,14 @@ impl Account {
                 .map_or(0, |p| input.satisfaction.saturating_sub(p.satisfaction)),
         };
         let name = check_in.name();
+        let mut next_account = self.clone();
         let mut progress = Vec::new();
         for p in input.outcome_progress {
-            let Some(outcome) = self.outcomes.iter_mut().find(|o| o.id == p.outcome_id) else {
+            let Some(outcome) = next_account
+                .outcomes
+                .iter_mut()
+                .find(|o| o.id == p.outcome_id)
+            else {
                 continue;
             };
             let status = progress_status(outcome.status, p.progress_percent, p.status);
@@ -249,13 +256,19 @@ impl Account {
                 goal: outcome.goal.clone(),
             });
         }
-        if self.last_check_in.is_none_or(|last| time >= last.time) {
-            self.last_check_in = Some(LastCheckIn {
+        if next_account
+            .last_check_in
+            .is_none_or(|last| time >= last.time)
+        {
+            next_account.last_check_in = Some(LastCheckIn {
                 time,
                 satisfaction: input.satisfaction,
             });
         }
-        self.update_time = now;
+        next_account.update_time = now;
+        // Progress notes add to the account.
+        next_account.check_growth(Some(self))?;
+        *self = next_account;
         Ok(RecordedCheckIn {
             check_in: CheckIn {
                 outcome_progress: progress,

@@ -211,7 +211,7 @@ impl Account {
         }
         v.into_result()?;
         next.update_time = now;
-        next.check_bounds()?;
+        next.check_growth(Some(self))?;
         *self = next;
         Ok(true)
     }
@@ -288,7 +288,7 @@ impl Account {
         let mut next = self.clone();
         next.append_outcomes(vec![outcome])?;
         next.update_time = now;
-        next.check_bounds()?;
+        next.check_growth(Some(self))?;
         let id = next
             .outcomes
             .last()
@@ -349,7 +349,7 @@ impl Account {
         let mut next = self.clone();
         next.outcomes[index] = o;
         next.update_time = now;
-        next.check_bounds()?;
+        next.check_growth(Some(self))?;
         *self = next;
         Ok(())
     }
@@ -386,7 +386,7 @@ impl Account {
         added.status_updated_by = Some(Actor::of(by));
         let id = added.id.clone();
         next.update_time = now;
-        next.check_bounds()?;
+        next.check_growth(Some(self))?;
         *self = next;
         Ok(id)
     }
@@ -466,7 +466,7 @@ impl Account {
         let mut next = self.clone();
         next.obligations[index] = o;
         next.update_time = now;
-        next.check_bounds()?;
+        next.check_growth(Some(self))?;
         *self = next;
         Ok(())
     }

@@ -249,7 +249,7 @@ fn earliest_start(contracts: &[ContractReference]) -> Option<Date> {
 ///   an obligation whose kind, status, amount or contract is wrong, a contact without an email
 ///   or a second primary, a cadence outside 0 to 365;
 /// - FAILED_PRECONDITION gate "account_limit" when the extended account would exceed a bound
-///   ([`Account::check_bounds`]), gate "history_limit" when reopening would exceed the status
+///   ([`Account::check_growth`]), gate "history_limit" when reopening would exceed the status
 ///   history's;
 /// - INTERNAL when `found` is another customer's account that does not record the handoff (the
 ///   app passed the wrong account).
@@ -327,7 +327,7 @@ fn open(id: AccountId, request: OpenAccount, by: &Principal, now: i64) -> Result
     };
     account.append_outcomes(parts.outcomes)?;
     account.append_obligations(parts.obligations)?;
-    account.check_bounds()?;
+    account.check_growth(None)?;
     Ok(account)
 }
 
@@ -338,7 +338,7 @@ fn extend(
     now: i64,
 ) -> Result<Account, Problem> {
     let parts = check_request(&request, Some(&existing), existing.currency)?;
-    let mut a = existing;
+    let mut a = existing.clone();
     let request_start = request
         .start_date
         .or_else(|| earliest_start(&parts.contracts));
@@ -387,6 +387,6 @@ fn extend(
         )?;
     }
     a.update_time = now;
-    a.check_bounds()?;
+    a.check_growth(Some(&existing))?;
     Ok(a)
 }

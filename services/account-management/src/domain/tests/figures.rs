@@ -84,6 +84,16 @@ fn a_contract_is_in_force_within_its_term_after_it_when_renewing_and_never_once_
         ..c.clone()
     };
     assert!(open_ended.covers(date!(2040 - 01 - 01)));
+    // A stored term below a month never stalls the renewal date.
+    let broken = ContractReference {
+        term_months: 0,
+        auto_renew: true,
+        ..c.clone()
+    };
+    assert_eq!(
+        broken.renewal_date(date!(2027 - 02 - 15)),
+        Some(date!(2027 - 02 - 28))
+    );
     assert_eq!(open_ended.renewal_date(date!(2026 - 06 - 01)), None);
 
     assert_eq!(a.contract_value(date!(2026 - 06 - 01)), euros(1_200_000));
@@ -140,12 +150,12 @@ fn the_etag_is_the_version_and_the_status() {
 #[test]
 fn an_account_is_bounded_in_size_too() {
     let mut a = opened();
-    a.check_bounds().unwrap();
+    a.check_growth(None).unwrap();
     assert!(a.approximate_bytes() < 10_000);
     let mut b = a.clone();
     b.notes = "x".repeat(MAX_ACCOUNT_BYTES);
     assert_eq!(
-        gates(&b.check_bounds().unwrap_err()),
+        gates(&b.check_growth(Some(&a)).unwrap_err()),
         [("account_limit".to_owned(), "account".to_owned())]
     );
     // Adding to a full account is refused and changes nothing.
@@ -167,4 +177,29 @@ fn an_account_is_bounded_in_size_too() {
         .unwrap_err();
     assert_eq!(gates(&err)[0].1, "account");
     assert_eq!(a, before);
+    // An edit that does not grow it (here: shrinks it, though not below the bound) passes.
+    a.update(
+        &alice(),
+        crate::domain::edit::AccountPatch {
+            needs: Some(vec!["n".repeat(4000); 300]),
+            ..Default::default()
+        },
+        opened_at() + 2,
+    )
+    .unwrap();
+    assert!(a.approximate_bytes() > MAX_ACCOUNT_BYTES);
+    // A list already past its bound does not block an edit that leaves it as it is.
+    let mut full = opened();
+    full.needs = vec!["n".into(); crate::domain::limits::MAX_NEEDS + 5];
+    full.update(
+        &alice(),
+        crate::domain::edit::AccountPatch {
+            notes: Some("still fine".into()),
+            ..Default::default()
+        },
+        opened_at() + 3,
+    )
+    .unwrap();
+    full.add_outcome(outcome("and this"), opened_at() + 4)
+        .unwrap();
 }
