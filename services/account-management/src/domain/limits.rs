@@ -18,7 +18,8 @@ pub const MAX_CONTRACTS: usize = 100;
 /// it): a redelivered OpenAccount is recognised by them, so none may be forgotten.
 pub const MAX_HANDOFFS: usize = MAX_CONTRACTS;
 
-/// Most outcomes on one account. A handoff brings at most 100 goals.
+/// Most outcomes on one account. A handoff brings at most 100 goals. It bounds a check-in's
+/// outcome progress too: each outcome of the account at most once.
 pub const MAX_OUTCOMES: usize = 200;
 
 /// Most success criteria per outcome (the handoff's bound per goal).

@@ -190,6 +190,8 @@ fn applied_weights_always_sum_to_ten_thousand() {
         applied_weights(&[Some(33), Some(33), Some(33)]),
         [3334, 3333, 3333]
     );
+    // The remainder goes to the largest fraction: 6666.67 before 3333.33.
+    assert_eq!(applied_weights(&[Some(1), Some(2)]), [3333, 6667]);
     let odd = applied_weights(&[Some(7), Some(11), Some(13), Some(29), None]);
     assert_eq!(odd.iter().sum::<i32>(), 10_000);
     assert_eq!(applied_weights(&[None, Some(0)]), [0, 0]);

@@ -205,6 +205,18 @@ fn churn_values_are_checked_and_refusals_change_nothing() {
         now,
     )
     .unwrap();
+    // A start date moved after the opening: a churn date between the two is refused for the
+    // start date alone.
+    let mut a = opened();
+    a.start_date = date!(2026 - 02 - 01);
+    let err = a
+        .mark_churned(
+            &alice(),
+            churn(ChurnReason::Price, "", Some(date!(2026 - 01 - 20))),
+            now,
+        )
+        .unwrap_err();
+    assert_eq!(fields_of(&err), ["churn_date"]);
 }
 
 #[test]

@@ -336,6 +336,11 @@ fn the_churn_rate_counts_the_accounts_active_a_year_ago_and_those_of_them_that_l
         ..Policy::default()
     };
     assert_eq!(annual_churn_rate(third, &p).bps, 3333);
+    let two_thirds = ChurnCounts {
+        active_at_start: 3,
+        churned: 2,
+    };
+    assert_eq!(annual_churn_rate(two_thirds, &p).bps, 6667);
     // Nonsense counts never panic or exceed 100 %.
     let odd = ChurnCounts {
         active_at_start: 2,
