@@ -289,12 +289,7 @@ pub struct OutcomeInput {
 /// Records the problems of an outcome's criteria and progress against `field`
 /// (`outcome`, `account.outcomes[2]`): no criterion, more than [`MAX_CRITERIA`], an empty one,
 /// progress outside 0 to 100.
-pub(crate) fn check_outcome_values(
-    v: &mut Violations,
-    field: &str,
-    criteria: &[String],
-    progress: i32,
-) {
+pub fn check_outcome_values(v: &mut Violations, field: &str, criteria: &[String], progress: i32) {
     if criteria.is_empty() || criteria.len() > MAX_CRITERIA {
         v.add(
             format!("{field}.success_criteria"),
@@ -360,7 +355,7 @@ pub struct ObligationInput {
 /// `account.obligations[3]`): a kind the party may not owe (`.kind`), a status it may not have
 /// (`.status`), a PAYMENT without an amount, an amount not positive or in another currency
 /// (`.amount`), a contract that is not one of `contracts` (`.contract`).
-pub(crate) fn check_obligation_values(
+pub fn check_obligation_values(
     v: &mut Violations,
     field: &str,
     o: &ObligationInput,
@@ -421,7 +416,7 @@ pub struct AccountContact {
 
 /// Records the problems of a list of contacts against `field` (`account.contacts`): more than
 /// [`MAX_CONTACTS`], a contact without an email, a second primary.
-pub(crate) fn check_contacts(v: &mut Violations, field: &str, contacts: &[AccountContact]) {
+pub fn check_contacts(v: &mut Violations, field: &str, contacts: &[AccountContact]) {
     if contacts.len() > MAX_CONTACTS {
         v.add(field, format!("at most {MAX_CONTACTS} contacts"));
         return;

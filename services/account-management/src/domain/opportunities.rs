@@ -5,9 +5,10 @@
 //! request id (and outbox command id) is derived from the expansion or referral, so exactly one
 //! opportunity is created however often it is delivered.
 //!
-//! Where a request stands ([`OpportunityRequestStatus`]) follows the owed call in the outbox:
-//! PENDING while it waits, OPENED once delivered, FAILED while refused for good, and PENDING
-//! again when an operator retries it. The app reads the call's state from the outbox
+//! Where a request stands
+//! ([`OpportunityRequestStatus`](super::vocabulary::OpportunityRequestStatus)) follows the owed
+//! call in the outbox: PENDING while it waits, OPENED once delivered, FAILED while refused for
+//! good, and PENDING again when an operator retries it. The app reads the call's state from the outbox
 //! ([`CallState`]) and asks [`OpportunityRequest::status`]; the opportunity's name comes from
 //! the callee's answer, recorded by [`OpportunityRequest::record_opened`].
 
