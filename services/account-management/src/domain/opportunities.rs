@@ -8,9 +8,9 @@
 //! Where a request stands
 //! ([`OpportunityRequestStatus`](super::vocabulary::OpportunityRequestStatus)) follows the owed
 //! call in the outbox: PENDING while it waits, OPENED once delivered, FAILED while refused for
-//! good, and PENDING again when an operator retries it. The app reads the call's state from the outbox
-//! ([`CallState`]) and asks [`OpportunityRequest::status`]; the opportunity's name comes from
-//! the callee's answer, recorded by [`OpportunityRequest::record_opened`].
+//! good, and PENDING again when an operator retries it. The app reads the call's state from
+//! the outbox ([`CallState`]) and asks [`OpportunityRequest::status`]; the opportunity's name
+//! comes from the callee's answer, recorded by [`OpportunityRequest::record_opened`].
 
 use closeloop_kit::time::date_of_micros;
 use closeloop_kit::types::{CurrencyCode, Money, identifier, optional_text, required_text};
