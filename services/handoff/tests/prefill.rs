@@ -102,9 +102,12 @@ async fn nowhere() -> String {
     format!("http://{addr}")
 }
 
+/// Stakeholders (email, role, primary) and goals (description, criteria, origin).
+type Prefilled = (Vec<(String, i32, bool)>, Vec<(String, Vec<String>, i32)>);
+
 /// What the opportunity gave the handoff: stakeholders (email, role, primary) and goals
 /// (description, criteria, origin).
-fn prefilled(h: &pb::Handoff) -> (Vec<(String, i32, bool)>, Vec<(String, Vec<String>, i32)>) {
+fn prefilled(h: &pb::Handoff) -> Prefilled {
     (
         h.stakeholders
             .iter()
@@ -126,7 +129,7 @@ fn prefilled(h: &pb::Handoff) -> (Vec<(String, i32, bool)>, Vec<(String, Vec<Str
     )
 }
 
-fn expected() -> (Vec<(String, i32, bool)>, Vec<(String, Vec<String>, i32)>) {
+fn expected() -> Prefilled {
     let objective = pb::GoalOrigin::OpportunityObjective as i32;
     (
         vec![

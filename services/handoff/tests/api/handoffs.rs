@@ -620,6 +620,14 @@ async fn assert_missing(app: &TestApp, h: &pb::Handoff, want: &[(&str, &str)]) {
     assert_eq!(app.read(&h.name).await.etag, h.etag);
 }
 
+/// One readiness case: the order, the values and paths that take items away, the items missing.
+type Case = (
+    &'static str,
+    pb::Handoff,
+    &'static [&'static str],
+    Vec<(&'static str, &'static str)>,
+);
+
 #[tokio::test]
 async fn readiness_names_every_item_missing_alone_and_all_at_once() {
     let app = TestApp::spawn().await;
@@ -650,7 +658,7 @@ async fn readiness_names_every_item_missing_alone_and_all_at_once() {
         f.onboarding_plan[0].due_date = due;
         f
     };
-    let cases: Vec<(&str, pb::Handoff, &[&str], Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "needs",
             pb::Handoff::default(),
