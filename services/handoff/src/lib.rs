@@ -3,7 +3,8 @@
 //! accepts, which opens the account in account-management.
 //!
 //! [`SERVICE`] is all the host needs: the service's name, port, gRPC service, settings section,
-//! schema, the peers it calls, and how its routes (and its background prefill) are built.
+//! schema, the peers it calls, and how its routes (and its background tasks: the prefill, the
+//! follow-up of OpenAccount) are built.
 
 #![forbid(unsafe_code)]
 
@@ -21,7 +22,7 @@ use closeloop_proto::handoff::v1::handoff_service_server::HandoffServiceServer;
 use tonic::service::Routes;
 
 use crate::app::{App, Settings};
-use crate::peers::Opportunities;
+use crate::peers::{Accounts, Opportunities};
 use crate::store::Store;
 
 /// The service's name.
@@ -47,7 +48,8 @@ pub const SERVICE: ServiceDef = ServiceDef {
             name: "opportunities",
             services: &["closeloop.opportunities.v1.OpportunityService"],
         },
-        // Owed OpenAccount once a handoff is accepted, through the outbox.
+        // Owed OpenAccount once a handoff is accepted, through the outbox; read (ListAccounts)
+        // to learn which account it opened.
         Peer {
             name: "accounts",
             services: &["closeloop.accounts.v1.AccountService"],
@@ -56,11 +58,13 @@ pub const SERVICE: ServiceDef = ServiceDef {
     routes: |context| Box::pin(routes(context)),
 };
 
-/// `[handoff]`: how often PENDING prefills are read again, and how many attempts one read makes.
+/// `[handoff]`: how often PENDING prefills are read again and how many attempts one read
+/// makes; how often delivered OpenAccount calls are followed up.
 const DEFAULTS: &str = r#"
 [handoff]
 prefill_retry_ms = 10000
 prefill_attempts = 2
+account_follow_up_ms = 10000
 "#;
 
 async fn routes(context: Context) -> Result<Routes, HostError> {
@@ -71,15 +75,21 @@ async fn routes(context: Context) -> Result<Routes, HostError> {
         .map(|(channel, credentials)| {
             Opportunities::new(channel, credentials, settings.prefill_attempts)
         });
+    let accounts = context
+        .peer("accounts")?
+        .map(|(channel, credentials)| Accounts::new(channel, credentials));
     let app = App {
         store: Store::new(context.db().clone()),
         outbox: context.outbox(),
         clock: context.clock(),
         opportunities,
+        accounts,
         settings,
     };
     let prefills = app.clone();
     context.spawn_background(move |stop| prefills.run_prefills(stop));
+    let follow_ups = app.clone();
+    context.spawn_background(move |stop| follow_ups.run_account_follow_ups(stop));
     let max = context.max_message_bytes();
     let api = api::Api::new(app, pages, max);
     let handoffs = HandoffServiceServer::new(api)

@@ -1,14 +1,18 @@
-//! The synchronous call the service makes to a peer: GetOpportunity on the opportunities service,
-//! for the prefill, with a deadline (the channel's `outbox.call_timeout_ms`) and a bounded
-//! retry; and what the opportunity says, in the domain's words ([`OpportunityFacts`]).
+//! The synchronous calls the service makes to its peers, each with a deadline (the channel's
+//! `outbox.call_timeout_ms`): GetOpportunity on the opportunities service, for the prefill, with
+//! a bounded retry, and what the opportunity says in the domain's words ([`OpportunityFacts`]);
+//! ListAccounts on account-management, to learn which account a delivered OpenAccount opened
+//! ([`Accounts`]).
 //!
-//! The call is never made inside a transaction: the app reads first, then writes.
+//! No call is made inside a transaction: the app reads first, then writes.
 
 use std::time::Duration;
 
 use closeloop_kit::client::{ServiceCredentials, is_retryable};
 use closeloop_kit::outbox::code_name;
 use closeloop_kit::types::Email;
+use closeloop_proto::accounts::v1 as accounts;
+use closeloop_proto::accounts::v1::account_service_client::AccountServiceClient;
 use closeloop_proto::opportunities::v1 as opp;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
 use tonic::transport::Channel;
@@ -82,6 +86,53 @@ impl Opportunities {
                 }
             }
         }
+    }
+}
+
+/// account-management, as the follow-up of OpenAccount reads it.
+#[derive(Clone)]
+pub struct Accounts {
+    channel: Channel,
+    credentials: ServiceCredentials,
+}
+
+impl Accounts {
+    /// Reads over `channel` (which carries the call deadline) as `credentials`.
+    pub fn new(channel: Channel, credentials: ServiceCredentials) -> Self {
+        Accounts {
+            channel,
+            credentials,
+        }
+    }
+
+    /// The account (`accounts/{account}`) of the customer `account_id` that holds what the
+    /// handoff `handoff` (`handoffs/{handoff}`) brought: opened by it, or extended with its
+    /// contract. There is one account per customer. `None` when account-management has none
+    /// that does (yet).
+    ///
+    /// # Errors
+    /// Why the read failed (the code's name and the message).
+    pub async fn opened_by(
+        &self,
+        account_id: &str,
+        handoff: &str,
+    ) -> Result<Option<String>, String> {
+        let mut request = tonic::Request::new(accounts::ListAccountsRequest {
+            customer_account_id: account_id.to_owned(),
+            page_size: 10,
+            ..Default::default()
+        });
+        self.credentials.prepare(&mut request);
+        let listed = AccountServiceClient::new(self.channel.clone())
+            .list_accounts(request)
+            .await
+            .map_err(|s| failure(&s))?
+            .into_inner();
+        Ok(listed
+            .accounts
+            .into_iter()
+            .find(|a| a.handoff == handoff || a.contracts.iter().any(|c| c.handoff == handoff))
+            .map(|a| a.name))
     }
 }
 

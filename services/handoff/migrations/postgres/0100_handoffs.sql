@@ -16,6 +16,9 @@ CREATE TABLE handoffs (
     status           TEXT NOT NULL,
     -- PENDING, DONE or FAILED: the background prefill retries the PENDING ones.
     prefill          TEXT NOT NULL,
+    -- 1 while the handoff is ACCEPTED and the account account-management opened is not
+    -- recorded on it yet: the background follow-up of OpenAccount looks for these.
+    awaiting_account BIGINT NOT NULL,
     create_time      BIGINT NOT NULL,
     version          BIGINT NOT NULL,
     body             BYTEA NOT NULL
@@ -26,3 +29,4 @@ CREATE INDEX handoffs_by_account ON handoffs (account_id, id);
 CREATE INDEX handoffs_by_contract ON handoffs (contract, id);
 CREATE INDEX handoffs_by_status ON handoffs (status, id);
 CREATE INDEX handoffs_prefill_pending ON handoffs (id) WHERE prefill = 'PENDING';
+CREATE INDEX handoffs_awaiting_account ON handoffs (id) WHERE awaiting_account = 1;

@@ -1,18 +1,25 @@
-//! Use cases: handoffs from StartHandoff to acceptance ([`handoffs`]), and the background prefill
-//! of the ones whose opportunity could not be read yet ([`prefill`]). Each change is one
-//! transaction; a call to a peer is never made while one is open.
+//! Use cases: handoffs from StartHandoff to acceptance ([`handoffs`]); in the background, the
+//! prefill of the ones whose opportunity could not be read yet ([`prefill`]) and the account
+//! each delivered OpenAccount opened ([`openings`]). Each change is one transaction; a call to a
+//! peer is never made while one is open.
 
 pub mod handoffs;
+pub mod openings;
 pub mod prefill;
 
+use std::future::Future;
+use std::time::Duration;
+
+use closeloop_kit::Problem;
 use closeloop_kit::outbox::Outbox;
 use closeloop_kit::time::Clock;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
-use crate::peers::Opportunities;
+use crate::peers::{Accounts, Opportunities};
 use crate::store::Store;
 
-/// `[handoff]`: how the service reads the opportunities it prefills from.
+/// `[handoff]`: how often the service reads its peers in the background.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -24,6 +31,11 @@ pub struct Settings {
     /// within `outbox.call_timeout_ms`: 1 to 5.
     #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub prefill_attempts: u32,
+    /// Milliseconds between two rounds of the follow-up of OpenAccount, which asks
+    /// account-management which account each delivered call opened (`account_opening.account`).
+    /// 100 to 86,400,000.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
+    pub account_follow_up_ms: u64,
 }
 
 impl Default for Settings {
@@ -31,12 +43,13 @@ impl Default for Settings {
         Settings {
             prefill_retry_ms: 10_000,
             prefill_attempts: 2,
+            account_follow_up_ms: 10_000,
         }
     }
 }
 
-/// Longest pause between two rounds of the background prefill.
-pub const MAX_PREFILL_RETRY_MS: u64 = 86_400_000;
+/// Longest pause between two rounds of a background task.
+pub const MAX_ROUND_MS: u64 = 86_400_000;
 
 impl Settings {
     /// Refuses values the service cannot run with.
@@ -45,11 +58,15 @@ impl Settings {
     /// What is wrong, naming the setting.
     pub fn validate(&self) -> Result<(), String> {
         let mut wrong = Vec::new();
-        if !(100..=MAX_PREFILL_RETRY_MS).contains(&self.prefill_retry_ms) {
-            wrong.push(format!(
-                "handoff.prefill_retry_ms must be 100 to {MAX_PREFILL_RETRY_MS}, not {}",
-                self.prefill_retry_ms
-            ));
+        for (name, ms) in [
+            ("prefill_retry_ms", self.prefill_retry_ms),
+            ("account_follow_up_ms", self.account_follow_up_ms),
+        ] {
+            if !(100..=MAX_ROUND_MS).contains(&ms) {
+                wrong.push(format!(
+                    "handoff.{name} must be 100 to {MAX_ROUND_MS}, not {ms}"
+                ));
+            }
         }
         if !(1..=5).contains(&self.prefill_attempts) {
             wrong.push(format!(
@@ -75,7 +92,46 @@ pub struct App {
     /// GetOpportunity for the prefill; `None` when `peers.opportunities` is not configured
     /// (prefills then stay PENDING until it is).
     pub opportunities: Option<Opportunities>,
+    /// ListAccounts for the follow-up of OpenAccount; `None` when `peers.accounts` is not
+    /// configured (nothing is delivered to it then either).
+    pub accounts: Option<Accounts>,
     pub settings: Settings,
+}
+
+/// Runs `round` until `stop` turns true: at once, then every `every`. A round that fails is
+/// logged; the next one starts over. A round in flight when the service stops is dropped (its
+/// transaction, if any, rolls back).
+async fn repeat<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, mut round: F)
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = Result<(), Problem>>,
+{
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            done = round(stop.clone()) => {
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "background round failed");
+                }
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            changed = stop.changed() => {
+                // The stopping side is gone: nobody will ever say stop, so stop now.
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -88,12 +144,17 @@ mod tests {
         let bad = Settings {
             prefill_retry_ms: 10,
             prefill_attempts: 0,
+            account_follow_up_ms: 99,
         };
         let message = bad.validate().unwrap_err();
         assert!(message.contains("handoff.prefill_retry_ms"), "{message}");
         assert!(message.contains("handoff.prefill_attempts"), "{message}");
+        assert!(
+            message.contains("handoff.account_follow_up_ms"),
+            "{message}"
+        );
         let too_long = Settings {
-            prefill_retry_ms: MAX_PREFILL_RETRY_MS + 1,
+            prefill_retry_ms: MAX_ROUND_MS + 1,
             ..Settings::default()
         };
         assert!(too_long.validate().is_err());

@@ -26,47 +26,32 @@ pub struct Round {
     pub filled: usize,
     /// Handoffs whose opportunity does not exist (FAILED).
     pub failed: usize,
-    /// Handoffs still PENDING after the round.
+    /// Handoffs whose opportunity could not be read (the round stops at the first: the
+    /// opportunities service is down or refusing).
     pub pending: usize,
 }
 
 impl App {
-    /// Runs rounds until `stop` turns true: the first at once (the service may have stopped with
-    /// prefills pending), then one every `prefill_retry_ms`.
-    pub async fn run_prefills(self, mut stop: watch::Receiver<bool>) {
+    /// Runs prefill rounds until `stop` turns true: the first at once (the service may have
+    /// stopped with prefills pending), then one every `prefill_retry_ms`.
+    pub async fn run_prefills(self, stop: watch::Receiver<bool>) {
         let every = Duration::from_millis(self.settings.prefill_retry_ms);
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let watching = stop.clone();
-            tokio::select! {
-                round = self.prefill_round(&watching) => match round {
-                    Ok(r) if r.filled + r.failed > 0 => tracing::info!(
+        super::repeat(every, stop, |stop| {
+            let app = self.clone();
+            async move {
+                let r = app.prefill_round(&stop).await?;
+                if r.filled + r.failed > 0 {
+                    tracing::info!(
                         filled = r.filled,
                         failed = r.failed,
                         pending = r.pending,
                         "prefill round"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "prefill round failed"),
-                },
-                changed = stop.changed() => {
-                    if changed.is_err() || *stop.borrow() {
-                        return;
-                    }
+                    );
                 }
+                Ok(())
             }
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                changed = stop.changed() => {
-                    // The stopping side is gone: nobody will ever say stop, so stop now.
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+        })
+        .await;
     }
 
     /// One round: every PENDING prefill read again, oldest first. Nothing is read while the

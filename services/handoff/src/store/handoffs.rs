@@ -50,6 +50,20 @@ pub struct PendingPrefill {
     pub opportunity: String,
 }
 
+/// An ACCEPTED handoff whose account is not recorded yet (what the follow-up of OpenAccount
+/// looks for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingAccount {
+    pub id: HandoffId,
+    /// The customer's `Party.account_id`: one account per customer in account-management.
+    pub account_id: String,
+}
+
+/// 1 while `h` is ACCEPTED without the opened account recorded, 0 otherwise.
+fn awaiting_account(h: &Handoff) -> i64 {
+    i64::from(h.status == HandoffStatus::Accepted && h.account_opening.open_time.is_none())
+}
+
 fn decode_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Handoff>, Problem> {
     rows.iter()
         .map(|r| document::decode_handoff(&r.try_get::<Vec<u8>, _>(0)?))
@@ -72,8 +86,8 @@ impl Store {
         let body = document::encode_handoff(h)?;
         let done = sqlx::query(
             "INSERT INTO handoffs (id, order_name, contract, opportunity, account_id, salesperson, \
-             account_manager, status, prefill, create_time, version, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             account_manager, status, prefill, awaiting_account, create_time, version, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (order_name) DO NOTHING",
         )
         .bind(h.id.as_str().to_owned())
@@ -85,6 +99,7 @@ impl Store {
         .bind(h.account_manager.clone())
         .bind(h.status.code())
         .bind(h.prefill.code())
+        .bind(awaiting_account(h))
         .bind(h.create_time)
         .bind(h.version)
         .bind(body)
@@ -168,12 +183,14 @@ impl Store {
         let body = document::encode_handoff(h)?;
         let done = sqlx::query(
             "UPDATE handoffs SET salesperson = $1, account_manager = $2, status = $3, \
-             prefill = $4, version = $5, body = $6 WHERE id = $7 AND version = $8",
+             prefill = $4, awaiting_account = $5, version = $6, body = $7 \
+             WHERE id = $8 AND version = $9",
         )
         .bind(h.salesperson.clone())
         .bind(h.account_manager.clone())
         .bind(h.status.code())
         .bind(h.prefill.code())
+        .bind(awaiting_account(h))
         .bind(h.version)
         .bind(body)
         .bind(h.id.as_str().to_owned())
@@ -254,6 +271,35 @@ impl Store {
                 Ok(PendingPrefill {
                     id: HandoffId::parse(&id).map_err(Problem::internal)?,
                     opportunity,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// ACCEPTED handoffs whose opened account is not recorded yet, after `after` (an id), oldest
+    /// first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn awaiting_accounts(
+        &self,
+        after: Option<&HandoffId>,
+        limit: u32,
+    ) -> Result<Vec<AwaitingAccount>, Problem> {
+        let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, account_id FROM handoffs WHERE awaiting_account = 1 AND id > $1 \
+             ORDER BY id LIMIT {limit}"
+        )))
+        .bind(after.map_or("", HandoffId::as_str))
+        .fetch_all(self.db().reads())
+        .await?;
+        rows.into_iter()
+            .map(|(id, account_id)| {
+                Ok(AwaitingAccount {
+                    id: HandoffId::parse(&id).map_err(Problem::internal)?,
+                    account_id,
                 })
             })
             .collect()
