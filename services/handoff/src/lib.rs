@@ -58,12 +58,13 @@ pub const SERVICE: ServiceDef = ServiceDef {
     routes: |context| Box::pin(routes(context)),
 };
 
-/// `[handoff]`: how often PENDING prefills are read again and how many attempts one read
-/// makes; how often delivered OpenAccount calls are followed up.
+/// `[handoff]`: how often PENDING prefills are read again, how many attempts one read makes and
+/// how long StartHandoff waits for it; how often delivered OpenAccount calls are followed up.
 const DEFAULTS: &str = r#"
 [handoff]
 prefill_retry_ms = 10000
 prefill_attempts = 2
+prefill_wait_ms = 2000
 account_follow_up_ms = 10000
 "#;
 

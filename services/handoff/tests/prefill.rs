@@ -284,3 +284,48 @@ async fn a_handoff_started_while_opportunities_is_down_is_filled_once_it_is_up()
     app.0.stop().await;
     opportunities.stop().await;
 }
+
+#[tokio::test]
+async fn a_hung_opportunities_service_does_not_hold_up_the_contracts_call() {
+    // Something listens and never answers: every read hangs until its deadline.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", hung.local_addr().unwrap());
+    let app = TestApp::spawn_with(|s| {
+        s.layer("[handoff]\nprefill_wait_ms = 500").unwrap();
+        s.set_peer("opportunities", endpoint);
+    })
+    .await;
+
+    // The relay's deadline (outbox.call_timeout_ms): answered well within it, PENDING.
+    let started = std::time::Instant::now();
+    let mut request = tonic::Request::new(start_for("hung", "opportunities/p-hung"));
+    request.set_timeout(Duration::from_secs(5));
+    let h = app
+        .service()
+        .start_handoff(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(state(&h), pb::PrefillState::Pending as i32);
+    let failure = &h.prefill.as_ref().unwrap().failure;
+    assert!(failure.starts_with("DEADLINE_EXCEEDED"), "{failure}");
+
+    // A caller with a shorter deadline is answered within it: half of it goes to the read.
+    let mut request = tonic::Request::new(start_for("hurried", "opportunities/p-hung"));
+    request.set_timeout(Duration::from_millis(400));
+    let h = app
+        .service()
+        .start_handoff(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state(&h), pb::PrefillState::Pending as i32);
+
+    app.0.stop().await;
+    drop(hung);
+}

@@ -28,9 +28,21 @@ impl HandoffService for Api {
         let call = rpc::mutation(&request, |r| &r.request_id)?;
         access::require_role(&call.principal, Action::StartHandoff)?;
         let snapshot = requests::snapshot(request.get_ref().contract_snapshot.as_ref())?;
+        // The caller's deadline bounds how long the opportunity is waited for.
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(closeloop_kit::layers::parse_grpc_timeout);
         let started = self
             .app
-            .start_handoff(&call.principal, call.key.as_ref(), snapshot, handoff_answer)
+            .start_handoff(
+                &call.principal,
+                call.key.as_ref(),
+                snapshot,
+                deadline,
+                handoff_answer,
+            )
             .await
             .map_err(in_api_words)?;
         Ok(Response::new(started))

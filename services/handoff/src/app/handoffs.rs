@@ -7,6 +7,8 @@
 //! one), and creates the handoff whatever that read found: prefilled, PENDING (read again in the
 //! background, [`super::prefill`]) or FAILED.
 
+use std::time::Duration;
+
 use closeloop_kit::idempotency::{self, Begun, RequestKey, Work};
 use closeloop_kit::outbox::{self, OwedState, OwedStatus};
 use closeloop_kit::{Principal, Problem};
@@ -65,6 +67,10 @@ impl App {
     /// any `request_id`, also concurrently) answers that handoff unchanged; a repeated
     /// `request_id` answers the first answer.
     ///
+    /// The opportunity is waited for at most `prefill_wait_ms`, and at most half of `deadline`
+    /// (the caller's, when it sent one), so the call is answered in time: a slower read leaves
+    /// the prefill PENDING, read again in the background.
+    ///
     /// # Errors
     /// PERMISSION_DENIED for any role but `service`; INVALID_ARGUMENT from the snapshot's checks
     /// (nothing is created); database errors.
@@ -73,6 +79,7 @@ impl App {
         principal: &Principal,
         key: Option<&RequestKey>,
         snapshot: ContractSnapshot,
+        deadline: Option<Duration>,
         respond: impl FnOnce(Seen<'_>) -> M,
     ) -> Result<M, Problem> {
         access::require_role(principal, Action::StartHandoff)?;
@@ -93,7 +100,18 @@ impl App {
             }));
         }
 
-        let read = self.read_opportunity(&snapshot.opportunity).await;
+        let wait = Duration::from_millis(self.settings.prefill_wait_ms);
+        let wait = deadline.map_or(wait, |d| wait.min(d / 2));
+        let read = tokio::time::timeout(wait, self.read_opportunity(&snapshot.opportunity))
+            .await
+            .unwrap_or_else(|_| {
+                OpportunityRead::Failed(format!(
+                    "DEADLINE_EXCEEDED: {} was not read within {} ms; it is read again in the \
+                     background",
+                    snapshot.opportunity,
+                    wait.as_millis()
+                ))
+            });
 
         let now = self.clock.now_micros();
         let mut work = match idempotency::begin(self.store.db(), key, now).await? {

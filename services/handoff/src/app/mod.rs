@@ -31,6 +31,12 @@ pub struct Settings {
     /// within `outbox.call_timeout_ms`: 1 to 5.
     #[serde(deserialize_with = "closeloop_kit::settings::number")]
     pub prefill_attempts: u32,
+    /// Longest StartHandoff waits for the opportunity (all attempts together), and never more
+    /// than half the caller's deadline: a slower read leaves the prefill PENDING for the
+    /// background, so the contracts service's call is answered in time whatever the
+    /// opportunities service does. 100 to 60,000.
+    #[serde(deserialize_with = "closeloop_kit::settings::number")]
+    pub prefill_wait_ms: u64,
     /// Milliseconds between two rounds of the follow-up of OpenAccount, which asks
     /// account-management which account each delivered call opened (`account_opening.account`).
     /// 100 to 86,400,000.
@@ -43,6 +49,7 @@ impl Default for Settings {
         Settings {
             prefill_retry_ms: 10_000,
             prefill_attempts: 2,
+            prefill_wait_ms: 2_000,
             account_follow_up_ms: 10_000,
         }
     }
@@ -67,6 +74,12 @@ impl Settings {
                     "handoff.{name} must be 100 to {MAX_ROUND_MS}, not {ms}"
                 ));
             }
+        }
+        if !(100..=60_000).contains(&self.prefill_wait_ms) {
+            wrong.push(format!(
+                "handoff.prefill_wait_ms must be 100 to 60000, not {}",
+                self.prefill_wait_ms
+            ));
         }
         if !(1..=5).contains(&self.prefill_attempts) {
             wrong.push(format!(
@@ -144,6 +157,7 @@ mod tests {
         let bad = Settings {
             prefill_retry_ms: 10,
             prefill_attempts: 0,
+            prefill_wait_ms: 60_001,
             account_follow_up_ms: 99,
         };
         let message = bad.validate().unwrap_err();
