@@ -189,19 +189,21 @@ pub struct AccountOpening {
     pub open_time: Option<i64>,
 }
 
-/// Whether the stakeholders and goals were prefilled from the opportunity.
+/// Whether the stakeholders and goals were prefilled from the opportunity (`Handoff.prefill`).
 ///
-/// The proto has no field for it: StartHandoff reads the opportunity before it creates anything
-/// (UNAVAILABLE or gate "opportunity" otherwise), so under the proto every stored handoff is
-/// `Done`. The domain keeps the state anyway so that prefill is idempotent by itself and a
-/// design that stores the handoff first and prefills later has a place to say so.
+/// StartHandoff creates the handoff whether or not the opportunity could be read: PENDING when
+/// it could not (the service retries in the background), DONE once filled, FAILED when the
+/// opportunity does not exist, or when the handoff was submitted before it could be read. Only
+/// PENDING is ever retried, and a prefill applies to a PENDING handoff only, so nothing is
+/// filled twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrefillState {
-    /// Not attempted yet (a handoff just built by [`Handoff::start`]).
-    Pending,
+    /// Not read yet. `failure` says why the last read failed (empty before the first read);
+    /// `time` is when the handoff entered the state.
+    Pending { failure: String, time: i64 },
     /// Applied at `time`; applying it again changes nothing.
     Done { time: i64 },
-    /// The opportunity could not be read; may be retried.
+    /// Nothing will be filled, for `reason`; not retried.
     Failed { reason: String, time: i64 },
 }
 
@@ -209,9 +211,32 @@ impl PrefillState {
     /// PENDING, DONE or FAILED, for storage and display.
     pub fn code(&self) -> &'static str {
         match self {
-            PrefillState::Pending => "PENDING",
+            PrefillState::Pending { .. } => "PENDING",
             PrefillState::Done { .. } => "DONE",
             PrefillState::Failed { .. } => "FAILED",
+        }
+    }
+
+    /// Whether the opportunity is still to be read.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, PrefillState::Pending { .. })
+    }
+
+    /// Why the last read failed, or why nothing will be filled; empty once DONE.
+    pub fn failure(&self) -> &str {
+        match self {
+            PrefillState::Pending { failure, .. } => failure,
+            PrefillState::Done { .. } => "",
+            PrefillState::Failed { reason, .. } => reason,
+        }
+    }
+
+    /// When the state last changed.
+    pub fn time(&self) -> i64 {
+        match self {
+            PrefillState::Pending { time, .. }
+            | PrefillState::Done { time }
+            | PrefillState::Failed { time, .. } => *time,
         }
     }
 }

@@ -19,8 +19,8 @@ use super::handoff::{
     Stakeholder, StatusChange, SuccessCriterion,
 };
 use super::limits::{
-    MAX_ATTENDEES, MAX_DESCRIPTION, MAX_ENTRIES, MAX_MILESTONES, MAX_PREVIOUS_INTRODUCTIONS,
-    MAX_REASONS, MAX_REJECTIONS, MILESTONE_TITLE, cut,
+    MAX_ATTENDEES, MAX_DESCRIPTION, MAX_ENTRIES, MAX_GOAL, MAX_MILESTONES,
+    MAX_PREVIOUS_INTRODUCTIONS, MAX_REASONS, MAX_REJECTIONS, MILESTONE_TITLE, cut,
 };
 use super::snapshot::ContractSnapshot;
 use super::vocabulary::{
@@ -247,7 +247,10 @@ impl Handoff {
             account_opening: AccountOpening::default(),
             notes: String::new(),
             account_manager_notes: String::new(),
-            prefill: PrefillState::Pending,
+            prefill: PrefillState::Pending {
+                failure: String::new(),
+                time: now,
+            },
             submit_time: None,
             accept_time: None,
             create_time: now,
@@ -275,7 +278,7 @@ impl Handoff {
     }
 
     /// Fills the stakeholders and goals from the opportunity, once: a handoff whose prefill is
-    /// DONE is left unchanged (returns nothing added). Each stakeholder not already on the
+    /// not PENDING (DONE, or FAILED: not retried) is left unchanged (returns nothing added). Each stakeholder not already on the
     /// handoff (the same email, or the same name without one) is added; it stays primary only
     /// when no stakeholder is primary yet, so the handoff never has two. Each objective becomes a
     /// goal (origin OPPORTUNITY_OBJECTIVE, the objective's description) with one success
@@ -283,12 +286,13 @@ impl Handoff {
     /// client said success is judged; an objective without one gives a goal without criteria,
     /// which readiness reports ("goal_success_criteria") until the salesperson adds one. An
     /// objective already turned into a goal (same description, origin OPPORTUNITY_OBJECTIVE) is
-    /// not added again. Lists stop at [`MAX_ENTRIES`]; texts are cut to the handoff's limits.
+    /// not added again. Lists stop at [`MAX_ENTRIES`]; texts are cut to the handoff's limits (a
+    /// goal to [`MAX_GOAL`]).
     ///
     /// # Errors
     /// FAILED_PRECONDITION gate "status" unless DRAFT.
     pub fn prefill(&mut self, facts: OpportunityFacts, now: i64) -> Result<Prefilled, Problem> {
-        if matches!(self.prefill, PrefillState::Done { .. }) {
+        if !self.prefill.is_pending() {
             return Ok(Prefilled::default());
         }
         self.require(Move::Prefill)?;
@@ -314,7 +318,7 @@ impl Handoff {
             if self.goals.len() >= MAX_ENTRIES {
                 break;
             }
-            let description = cut(o.description.trim(), MAX_DESCRIPTION).trim_end();
+            let description = cut(o.description.trim(), MAX_GOAL).trim_end();
             if description.is_empty()
                 || self.goals.iter().any(|g| {
                     g.origin == GoalOrigin::OpportunityObjective && g.description == description
@@ -346,10 +350,19 @@ impl Handoff {
         Ok(added)
     }
 
-    /// Records that the opportunity could not be read for the prefill (a handoff already
-    /// prefilled is left as it is). A later [`Handoff::prefill`] may still succeed.
+    /// Records why the opportunity could not be read yet; the prefill stays PENDING (the
+    /// service retries). A handoff whose prefill is no longer PENDING is left as it is.
+    pub fn prefill_deferred(&mut self, failure: String) {
+        if let PrefillState::Pending { time, .. } = self.prefill {
+            self.prefill = PrefillState::Pending { failure, time };
+        }
+    }
+
+    /// Records that nothing will be filled, for `reason` (the opportunity does not exist): the
+    /// prefill is FAILED and not retried. A handoff whose prefill is no longer PENDING is left as
+    /// it is.
     pub fn prefill_failed(&mut self, reason: String, now: i64) {
-        if !matches!(self.prefill, PrefillState::Done { .. }) {
+        if self.prefill.is_pending() {
             self.prefill = PrefillState::Failed { reason, time: now };
             self.update_time = now;
         }
@@ -469,7 +482,10 @@ impl Handoff {
         Ok(true)
     }
 
-    /// SubmitHandoff: DRAFT -> READY when the readiness checklist is complete.
+    /// SubmitHandoff: DRAFT -> READY when the readiness checklist is complete. A prefill still
+    /// PENDING is given up (FAILED): what the salesperson entered was submitted, and filling
+    /// people and goals into a handoff under review (or sent back to its salesperson) later would
+    /// change it behind everyone's back.
     ///
     /// # Errors
     /// FAILED_PRECONDITION gate "status" unless DRAFT; gate "readiness" with one violation per
@@ -481,6 +497,11 @@ impl Handoff {
             return Err(Problem::FailedPrecondition(readiness.violations()));
         }
         self.submit_time = Some(now);
+        self.prefill_failed(
+            "the handoff was submitted before the opportunity could be read; nothing is filled"
+                .to_owned(),
+            now,
+        );
         self.enter(S::Ready, by, Vec::new(), now);
         Ok(())
     }

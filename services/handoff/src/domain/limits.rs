@@ -50,12 +50,20 @@ pub const MAX_TITLE: usize = 200;
 /// Phone numbers.
 pub const MAX_PHONE: usize = 50;
 
-/// A customer need, a goal, a success criterion, a rejection reason, a deliverable's and a client
+/// A customer need, a success criterion, a rejection reason, a deliverable's and a client
 /// obligation's description (the proto's "1 to 1000 characters").
 pub const MAX_DESCRIPTION: usize = 1000;
 
-/// A verbal commitment's description (the proto's "1 to 2000 characters").
-pub const MAX_COMMITMENT: usize = 2000;
+/// A goal's description: the longest outcome account-management accepts ([`ACCOUNT_GOAL`]), so
+/// that a goal the handoff took is never what makes OpenAccount refused after acceptance, when
+/// it can no longer be corrected. The API refuses a longer one (INVALID_ARGUMENT naming it);
+/// prefill cuts an objective's description to it.
+pub const MAX_GOAL: usize = ACCOUNT_GOAL;
+
+/// A verbal commitment's description: the longest obligation account-management accepts
+/// ([`ACCOUNT_OBLIGATION`]; the commitment becomes a COMPANY COMMITMENT obligation of the
+/// account). The API refuses a longer one.
+pub const MAX_COMMITMENT: usize = ACCOUNT_OBLIGATION;
 
 /// Details and descriptions that explain (a need's details, a milestone's and a step's
 /// description, a support contact's and a commitment's notes), a step's status note, the
@@ -70,13 +78,13 @@ pub const MAX_NOTES: usize = 10_000;
 pub const MILESTONE_TITLE: usize = MAX_TITLE;
 
 /// Longest goal account-management accepts as an outcome (its `Outcome.goal`, "1 to 500
-/// characters"): the OpenAccount call cuts longer goals to it (see
-/// [`super::account_opening`]).
+/// characters"): what [`MAX_GOAL`] is. The OpenAccount call still cuts to it (see
+/// [`super::account_opening`]), for goals stored before the bound.
 pub const ACCOUNT_GOAL: usize = 500;
 
 /// Longest obligation description account-management accepts (its `Obligation.description`,
-/// "1 to 1000 characters"): the OpenAccount call cuts longer ones (a verbal commitment may be
-/// 2000) to it.
+/// "1 to 1000 characters"): what [`MAX_COMMITMENT`] is, and no longer than a deliverable's or a
+/// client obligation's description ([`MAX_DESCRIPTION`]). The OpenAccount call still cuts to it.
 pub const ACCOUNT_OBLIGATION: usize = 1000;
 
 /// `s` cut to at most `max` bytes at a character boundary (never panics, whatever `s` holds).
@@ -111,5 +119,10 @@ mod tests {
         const { assert!(MAX_ENTRIES >= 50) };
         // One milestone per deliverable of the largest contract.
         const { assert!(MAX_MILESTONES >= MAX_SNAPSHOT_PARTS) };
+        // What the handoff accepts, account-management accepts: OpenAccount is never refused
+        // for a goal, a commitment or a contract's description.
+        const { assert!(MAX_GOAL <= ACCOUNT_GOAL) };
+        const { assert!(MAX_COMMITMENT <= ACCOUNT_OBLIGATION) };
+        const { assert!(MAX_DESCRIPTION <= ACCOUNT_OBLIGATION) };
     }
 }

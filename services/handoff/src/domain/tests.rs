@@ -243,7 +243,13 @@ fn start_builds_a_draft_with_one_milestone_per_deliverable_ordered_by_due_date()
     assert_eq!(h.status, S::Draft);
     assert_eq!(h.salesperson, "sam");
     assert_eq!(h.account_manager, None);
-    assert_eq!(h.prefill, PrefillState::Pending);
+    assert_eq!(
+        h.prefill,
+        PrefillState::Pending {
+            failure: String::new(),
+            time: T0
+        }
+    );
     assert_eq!(h.version, 1);
     assert_eq!(h.create_time, T0);
     // deliverable-2 is due first, so it comes first.
@@ -422,7 +428,10 @@ fn prefill_applied_twice_fills_nothing_twice() {
     assert_eq!(h, once);
     // Even a handoff whose state was lost is not filled twice: people and objectives already
     // there are recognised.
-    h.prefill = PrefillState::Pending;
+    h.prefill = PrefillState::Pending {
+        failure: String::new(),
+        time: T0,
+    };
     let third = h.prefill(facts(), T0 + 3).unwrap();
     assert_eq!((third.stakeholders, third.goals), (0, 0));
     assert_eq!(h.stakeholders, once.stakeholders);
@@ -467,19 +476,63 @@ fn prefill_stops_at_the_list_bound_and_cuts_long_texts() {
     };
     h.prefill(f, T0).unwrap();
     assert_eq!(h.stakeholders.len(), MAX_ENTRIES);
-    assert_eq!(h.goals[0].description.len(), super::limits::MAX_DESCRIPTION);
+    assert_eq!(h.goals[0].description.len(), super::limits::MAX_GOAL);
     assert!(h.goals[0].success_criteria.is_empty());
 }
 
 #[test]
-fn a_failed_prefill_is_recorded_and_may_be_retried() {
+fn a_handoff_starts_pending_and_keeps_why_the_read_failed() {
     let mut h = started();
-    h.prefill_failed("opportunities unavailable".into(), T0);
-    assert_eq!(h.prefill.code(), "FAILED");
+    assert_eq!(
+        h.prefill,
+        PrefillState::Pending {
+            failure: String::new(),
+            time: T0
+        }
+    );
+    h.prefill_deferred("UNAVAILABLE: opportunities is down".into());
+    assert_eq!(h.prefill.code(), "PENDING");
+    assert_eq!(h.prefill.failure(), "UNAVAILABLE: opportunities is down");
+    assert_eq!(h.prefill.time(), T0, "still the same state");
     h.prefill(facts(), T0 + 1).unwrap();
-    assert_eq!(h.prefill.code(), "DONE");
+    assert_eq!(h.prefill, PrefillState::Done { time: T0 + 1 });
+    assert_eq!(h.prefill.failure(), "");
+    // Nothing moves a DONE prefill.
+    h.prefill_deferred("late".into());
     h.prefill_failed("late failure".into(), T0 + 2);
-    assert_eq!(h.prefill.code(), "DONE");
+    assert_eq!(h.prefill, PrefillState::Done { time: T0 + 1 });
+}
+
+#[test]
+fn a_failed_prefill_is_not_retried() {
+    let mut h = started();
+    h.prefill_failed("opportunities/p1 does not exist".into(), T0 + 1);
+    assert_eq!(h.prefill.code(), "FAILED");
+    assert_eq!(h.prefill.failure(), "opportunities/p1 does not exist");
+    let added = h.prefill(facts(), T0 + 2).unwrap();
+    assert_eq!((added.stakeholders, added.goals), (0, 0));
+    assert!(h.stakeholders.is_empty() && h.goals.is_empty());
+    assert_eq!(h.prefill.code(), "FAILED");
+}
+
+#[test]
+fn submitting_gives_up_a_pending_prefill() {
+    let mut h = complete();
+    assert!(h.prefill.is_pending());
+    h.submit(&sam(), T0 + HOUR).unwrap();
+    assert_eq!(h.prefill.code(), "FAILED");
+    assert_eq!(h.prefill.time(), T0 + HOUR);
+    let before = h.clone();
+    assert_eq!(h.prefill(facts(), T0 + 2 * HOUR).unwrap().goals, 0);
+    assert_eq!(
+        h, before,
+        "a READY handoff is not filled behind the account manager"
+    );
+    // A prefill that was DONE stays DONE.
+    let mut h = complete();
+    h.prefill(OpportunityFacts::default(), T0).unwrap();
+    h.submit(&sam(), T0 + HOUR).unwrap();
+    assert_eq!(h.prefill, PrefillState::Done { time: T0 });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,7 +851,12 @@ fn make(m: Move, s: S) -> (Handoff, Result<(), Problem>) {
     let by = max();
     let now = T0 + 10 * HOUR;
     match m {
-        Move::Prefill => h.prefill = PrefillState::Pending,
+        Move::Prefill => {
+            h.prefill = PrefillState::Pending {
+                failure: String::new(),
+                time: T0,
+            }
+        }
         Move::Accept if h.introduction.state != IntroductionState::Completed => {
             h.introduction.state = IntroductionState::Completed;
         }
