@@ -16,6 +16,7 @@ use tokio::sync::watch;
 pub const SERVICES: &[&ServiceDef] = &[
     &closeloop_opportunities::SERVICE,
     &closeloop_contracts_payments::SERVICE,
+    &closeloop_handoff::SERVICE,
 ];
 
 /// Default port of the first service (opportunities); each next service takes the next port.

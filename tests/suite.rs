@@ -14,12 +14,19 @@ use tonic_health::pb::health_client::HealthClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_closeloop");
 
+/// A base port whose next ports are free too: `closeloop up` takes one per service.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = first.local_addr().unwrap().port();
+        let rest: Vec<_> = (1..3)
+            .map(|i| std::net::TcpListener::bind(("127.0.0.1", base.saturating_add(i))))
+            .collect();
+        if rest.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no three consecutive free ports");
 }
 
 /// Kills the child if the test fails before stopping it.
@@ -89,6 +96,10 @@ async fn up_serves_the_suite_and_stops_gracefully() {
     assert!(banner.contains("closeloop token"), "{banner}");
     let contracts_addr = format!("127.0.0.1:{}", port + 1);
     assert!(listed("contracts-payments", &contracts_addr), "{banner}");
+    assert!(
+        listed("handoff", &format!("127.0.0.1:{}", port + 2)),
+        "{banner}"
+    );
     assert!(data.join("opportunities.db").exists());
     assert!(data.join("contracts-payments.db").exists());
     assert!(data.join("jwt-secret").exists());

@@ -24,20 +24,27 @@ find "$work/stubs" -type d -exec touch {}/__init__.py \;
 
 cargo build --locked --quiet --bin closeloop
 closeloop=target/debug/closeloop
-# `closeloop up` takes one port per service from the base port: find a free one whose next is free.
+# `closeloop up` takes one port per service from the base port: find a free one whose next
+# ones (one per further service) are free too.
+services=3
 port=$("$venv/bin/python" -c '
-import socket
+import socket, sys
+n = int(sys.argv[1])
 for _ in range(100):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; t = socket.socket()
+    held = [socket.socket() for _ in range(n)]
     try:
-        t.bind(("127.0.0.1", p + 1)); print(p); break
+        held[0].bind(("127.0.0.1", 0)); p = held[0].getsockname()[1]
+        for i in range(1, n):
+            held[i].bind(("127.0.0.1", p + i))
+        print(p); break
     except (OSError, OverflowError):
         pass
     finally:
-        s.close(); t.close()
+        for s in held:
+            s.close()
 else:
-    raise SystemExit("no two consecutive free ports")
-')
+    raise SystemExit(f"no {n} consecutive free ports")
+' "$services")
 "$closeloop" up --data-dir "$work/data" --base-port "$port" > "$work/up.log" 2>&1 &
 up_pid=$!
 for _ in $(seq 1 100); do
