@@ -5,12 +5,19 @@ Then, on the contracts-and-payments service, it finds the contract the win creat
 draft until nothing blocks sending, sends it, records both signatures, places the order, pays the
 first invoice in full and has a payment of the second one soft-declined: dunning plans a retry
 and the salesperson gets a follow-up.
+Then, on the handoff service, it finds the handoff the placed order started (delivered by the
+contracts service's outbox), prefilled from the opportunity's stakeholders and objectives and its
+timeline from the contract's deliverable; reads its readiness checklist and has a premature submit
+refused item by item; completes it, lets an account manager take it from the unassigned queue,
+schedules the introduction, submits it (READY), has the account manager complete the introduction
+and accept it (ACCEPTED), leaving OpenAccount PENDING in the outbox (account-management is not
+part of the suite yet).
 Refusals are read as such a client reads them: the `google.rpc` details in the
 `grpc-status-details-bin` trailer, decoded with grpcio-status and googleapis-common-protos, the
 packages common.proto points Python clients to.
 
-Usage: client.py OPPORTUNITIES_ADDRESS CONTRACTS_ADDRESS REP_TOKEN MANAGER_TOKEN FINANCE_TOKEN
-(stubs generated into PYTHONPATH beforehand).
+Usage: client.py OPPORTUNITIES_ADDRESS CONTRACTS_ADDRESS HANDOFF_ADDRESS REP_TOKEN MANAGER_TOKEN
+FINANCE_TOKEN ACCOUNT_MANAGER_TOKEN (stubs generated into PYTHONPATH beforehand).
 """
 
 import base64
@@ -21,13 +28,15 @@ import time
 import uuid
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.rpc import error_details_pb2 as error_details
 from grpc_status import rpc_status
 
 from closeloop.common.v1 import common_pb2 as common
 from closeloop.contracts.v1 import contracts_pb2 as cpb
 from closeloop.contracts.v1 import contracts_pb2_grpc as crpc
+from closeloop.handoff.v1 import handoff_pb2 as hpb
+from closeloop.handoff.v1 import handoff_pb2_grpc as hrpc
 from closeloop.opportunities.v1 import opportunities_pb2 as pb
 from closeloop.opportunities.v1 import opportunities_pb2_grpc as rpc
 
@@ -84,14 +93,16 @@ def refusal(what, call, code):
 
 
 def main():
-    address, contracts_address, rep_token, manager_token, finance_token = sys.argv[1:6]
+    address, contracts_address, handoff_address, rep_token, manager_token, finance_token, am_token = sys.argv[1:8]
     stub = rpc.OpportunityServiceStub(grpc.insecure_channel(address))
     contracts_channel = grpc.insecure_channel(contracts_address)
     contracts = crpc.ContractServiceStub(contracts_channel)
     payments = crpc.PaymentServiceStub(contracts_channel)
+    handoffs = hrpc.HandoffServiceStub(grpc.insecure_channel(handoff_address))
     rep = [("authorization", f"Bearer {rep_token}")]
     manager = [("authorization", f"Bearer {manager_token}")]
     finance = [("authorization", f"Bearer {finance_token}")]
+    am = [("authorization", f"Bearer {am_token}")]
     today = datetime.date.today()
     close = common.Date(year=today.year, month=today.month, day=today.day)
 
@@ -131,6 +142,19 @@ def main():
                 source=pb.OPPORTUNITY_SOURCE_INBOUND,
                 currency_code="EUR",
                 expected_close_date=close,
+                # What the handoff is prefilled from: its stakeholders and its goals (one per
+                # objective; the success measure, when given, becomes the goal's criterion).
+                stakeholders=[
+                    pb.Stakeholder(
+                        contact=common.Contact(display_name="Ines Client", email="ines@interop-acme.example"),
+                        role=pb.STAKEHOLDER_ROLE_DECISION_MAKER,
+                        primary=True,
+                    )
+                ],
+                objectives=[
+                    pb.ClientObjective(description="Cut invoice processing time", success_measure="under 2 days"),
+                    pb.ClientObjective(description="One view of every supplier"),
+                ],
             ),
             request_id="interop-create-1",
         ),
@@ -211,13 +235,14 @@ def main():
     check(mix.total.incremental.amount_minor >= 85000, "the revenue mix counts it as incremental")
     check(mix.total.discount_given.amount_minor >= 15000, "the revenue mix shows the discount given")
 
-    contract_to_payments(contracts, payments, o, today, rep, manager, finance, subject(rep_token))
+    placed = contract_to_payments(contracts, payments, o, today, rep, manager, finance, subject(rep_token))
+    order_to_handoff(handoffs, o, placed, today, rep, am, subject(rep_token), subject(am_token))
     print("interop: all checks passed")
 
 
 def contract_to_payments(contracts, payments, won, today, rep, manager, finance, rep_subject):
     """The won deal on the contracts-and-payments service: its contract, signed and ordered, and
-    the invoices paid or followed up."""
+    the invoices paid or followed up. Returns the placed order (PlaceOrder's answer)."""
     # The opportunities relay delivers CreateContract in the background: wait for it briefly.
     deadline = time.monotonic() + 10
     while True:
@@ -359,6 +384,260 @@ def contract_to_payments(contracts, payments, won, today, rep, manager, finance,
         f"the next retry is the first planned: {dunning.next_retry_time.ToJsonString()}",
     )
     check(invoice.open_follow_up == follow_up.name, "the invoice points to its open follow-up")
+    return placed
+
+
+# The readiness checklist's codes, in ReadinessCheck order (handoff.proto).
+READINESS_CODES = [
+    "account_manager",
+    "customer_needs",
+    "goals",
+    "goal_success_criteria",
+    "verbal_commitments",
+    "stakeholders",
+    "primary_stakeholder",
+    "delivery_timeline",
+    "day_to_day_contact",
+    "billing_contact",
+    "onboarding_plan",
+    "onboarding_step_details",
+    "introduction",
+]
+
+
+def timestamp(moment):
+    t = timestamp_pb2.Timestamp()
+    t.FromDatetime(moment)
+    return t
+
+
+def order_to_handoff(handoffs, won, placed, today, rep, am, rep_subject, am_subject):
+    """The placed order on the handoff service: its handoff, prefilled, completed, submitted and
+    accepted by the account manager."""
+    order = placed.order.name
+    contract = placed.contract
+    # The contracts service's outbox delivers StartHandoff in the background: wait for it briefly
+    # (and for the prefill, which the handoff service retries in the background if it has to).
+    deadline = time.monotonic() + 10
+    while True:
+        found = handoffs.ListHandoffs(hpb.ListHandoffsRequest(order=order), metadata=rep).handoffs
+        if (found and found[0].prefill.state != hpb.PREFILL_STATE_PENDING) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(len(found) == 1, f"the order started one handoff within 10 s (found {len(found)})")
+    h = found[0]
+    check(h.status == hpb.HANDOFF_STATUS_DRAFT, f"{h.name} is a DRAFT")
+    check(
+        (h.order, h.contract, h.opportunity, h.salesperson) == (order, contract.name, won.name, rep_subject),
+        f"for {order} of {contract.name}, from {won.name}, handed off by {rep_subject}",
+    )
+    snapshot = h.contract_snapshot
+    check(
+        snapshot.contract_value == contract.value
+        and snapshot.term_months == 12
+        and len(snapshot.payment_schedule) == 2
+        and snapshot.salesperson == rep_subject,
+        "its contract snapshot carries the value, the term and the payment schedule",
+    )
+    check(
+        h.prefill.state == hpb.PREFILL_STATE_DONE,
+        f"prefilled from the opportunity: {hpb.PrefillState.Name(h.prefill.state)} {h.prefill.failure!r}",
+    )
+    people = [(s.contact.email, hpb.StakeholderRole.Name(s.role), s.primary) for s in h.stakeholders]
+    check(
+        people == [("ines@interop-acme.example", "STAKEHOLDER_ROLE_DECISION_MAKER", True)],
+        f"the opportunity's stakeholder, primary: {people}",
+    )
+    goals = [
+        (g.description, [c.description for c in g.success_criteria], hpb.GoalOrigin.Name(g.origin)) for g in h.goals
+    ]
+    objective = "GOAL_ORIGIN_OPPORTUNITY_OBJECTIVE"
+    check(
+        goals
+        == [("Cut invoice processing time", ["under 2 days"], objective), ("One view of every supplier", [], objective)],
+        f"one goal per objective, the success measure as criterion, none invented: {goals}",
+    )
+    deliverable = contract.deliverables[0]
+    milestones = [(m.title, m.due_date, list(m.deliverable_ids), m.origin) for m in h.delivery_timeline]
+    check(
+        milestones
+        == [(deliverable.description, deliverable.due_date, [deliverable.deliverable_id], hpb.MILESTONE_ORIGIN_CONTRACT)],
+        f"the delivery timeline has one milestone per deliverable: {[m[0] for m in milestones]}",
+    )
+
+    readiness = handoffs.GetHandoffReadiness(hpb.GetHandoffReadinessRequest(name=h.name), metadata=rep)
+    missing = [(m.code, m.field) for m in readiness.missing]
+    codes = [code for code, _ in missing]
+    check(
+        codes
+        == [
+            "account_manager",
+            "customer_needs",
+            "goal_success_criteria",
+            "verbal_commitments",
+            "day_to_day_contact",
+            "billing_contact",
+            "onboarding_plan",
+            "introduction",
+        ]
+        and ("goal_success_criteria", "goals[1].success_criteria") in missing
+        and not readiness.ready,
+        f"the readiness checklist lists what is missing: {missing}",
+    )
+    checks = [(c.code, c.met) for c in readiness.checks]
+    check(
+        checks == [(code, code not in codes) for code in READINESS_CODES]
+        and [c.check for c in readiness.checks] == list(range(1, len(READINESS_CODES) + 1)),
+        "every check, in order, with its result",
+    )
+    check(
+        [(m.code, m.field) for m in h.readiness.missing] == missing,
+        "the handoff read shows the same missing items",
+    )
+
+    e = refusal(
+        "submitting it incomplete",
+        lambda: handoffs.SubmitHandoff(hpb.SubmitHandoffRequest(name=h.name, etag=h.etag), metadata=rep),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    violations = [v for d in details(e, error_details.PreconditionFailure) for v in d.violations]
+    found = [(v.type, v.subject) for v in violations]
+    check(found == [("readiness", code) for code in codes], f"one readiness violation per missing item: {found}")
+    check(
+        [v.description for v in violations] == [f"{m.field}: {m.description}" for m in readiness.missing],
+        "each violation describes the field and what is missing",
+    )
+
+    later = lambda days: date(today + datetime.timedelta(days=days))
+    contact = lambda name, email: common.Contact(display_name=name, email=email)
+    completed = hpb.Handoff(
+        name=h.name,
+        etag=h.etag,
+        customer_needs=[hpb.CustomerNeed(description="Invoices approved without paper", details="Finance team of 12")],
+        # The prefilled goals keep their ids (and origin); the second one gets its criterion.
+        goals=[
+            h.goals[0],
+            hpb.Goal(
+                goal_id=h.goals[1].goal_id,
+                description=h.goals[1].description,
+                success_criteria=[hpb.SuccessCriterion(description="every supplier in one list", target_date=later(90))],
+            ),
+        ],
+        verbal_commitments=[
+            hpb.VerbalCommitment(
+                description="Two extra training sessions",
+                promised_by=contact("Interop Rep", "rep@closeloop.example"),
+                promised_to=contact("Ines Client", "ines@interop-acme.example"),
+                due_date=later(60),
+            )
+        ],
+        support_contacts=[
+            hpb.SupportContact(
+                kind=hpb.SUPPORT_CONTACT_KIND_DAY_TO_DAY, contact=contact("Dan Daily", "dan@interop-acme.example")
+            ),
+            hpb.SupportContact(
+                kind=hpb.SUPPORT_CONTACT_KIND_BILLING, contact=contact("Bea Billing", "bea@interop-acme.example")
+            ),
+        ],
+        onboarding_plan=[hpb.OnboardingStep(title="Kick-off workshop", owner=am_subject, due_date=later(21))],
+    )
+    prefilled = [(g.goal_id, g.origin) for g in h.goals]
+    h = handoffs.UpdateHandoff(
+        hpb.UpdateHandoffRequest(
+            handoff=completed,
+            update_mask=field_mask_pb2.FieldMask(
+                paths=["customer_needs", "goals", "verbal_commitments", "support_contacts", "onboarding_plan"]
+            ),
+        ),
+        metadata=rep,
+    )
+    check(
+        [(g.goal_id, g.origin) for g in h.goals] == prefilled and all(g.success_criteria for g in h.goals),
+        "the salesperson completed it; the prefilled goals kept their ids and origin",
+    )
+    left = [m.code for m in h.readiness.missing]
+    check(left == ["account_manager", "introduction"], f"left for readiness: {left}")
+
+    queue = handoffs.ListHandoffs(hpb.ListHandoffsRequest(unassigned_only=True), metadata=am).handoffs
+    check(h.name in [q.name for q in queue], "the account manager finds it in the unassigned queue")
+    refusal(
+        "an account manager assigning someone else",
+        lambda: handoffs.AssignAccountManager(
+            hpb.AssignAccountManagerRequest(name=h.name, account_manager=rep_subject), metadata=am
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    h = handoffs.AssignAccountManager(
+        hpb.AssignAccountManagerRequest(name=h.name, account_manager=am_subject, etag=h.etag), metadata=am
+    )
+    check(h.account_manager == am_subject, f"the account manager {am_subject} assigned itself")
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    h = handoffs.ScheduleIntroduction(
+        hpb.ScheduleIntroductionRequest(
+            name=h.name,
+            kind=hpb.INTRODUCTION_KIND_JOINT_CALL,
+            schedule_time=timestamp(now + datetime.timedelta(days=2)),
+            attendees=[
+                hpb.IntroductionAttendee(
+                    contact=contact("Ines Client", "ines@interop-acme.example"), side=hpb.PARTY_SIDE_CLIENT
+                ),
+                hpb.IntroductionAttendee(
+                    contact=contact("Interop AM", "am@closeloop.example"), side=hpb.PARTY_SIDE_COMPANY, subject=am_subject
+                ),
+            ],
+            location="https://meet.example.com/interop",
+            etag=h.etag,
+        ),
+        metadata=rep,
+    )
+    check(h.introduction.state == hpb.INTRODUCTION_STATE_SCHEDULED, "the salesperson scheduled a joint call")
+    check(h.readiness.ready and not h.readiness.missing, "nothing is missing any more")
+
+    h = handoffs.SubmitHandoff(hpb.SubmitHandoffRequest(name=h.name, etag=h.etag), metadata=rep)
+    check(h.status == hpb.HANDOFF_STATUS_READY and h.HasField("submit_time"), "submitted: READY")
+
+    e = refusal(
+        "accepting before the introduction took place",
+        lambda: handoffs.AcceptHandoff(hpb.AcceptHandoffRequest(name=h.name), metadata=am),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    found = gates(e)
+    check(
+        found != [] and all(t == "introduction_completed" for t, _ in found),
+        f"its PreconditionFailure names the gate: {found}",
+    )
+
+    h = handoffs.CompleteIntroduction(
+        hpb.CompleteIntroductionRequest(name=h.name, notes="Goals and onboarding agreed", etag=h.etag), metadata=am
+    )
+    intro = h.introduction
+    check(
+        intro.state == hpb.INTRODUCTION_STATE_COMPLETED
+        and intro.completed_by.subject == am_subject
+        and intro.account_manager == am_subject,
+        "the account manager recorded the introduction: COMPLETED",
+    )
+
+    h = handoffs.AcceptHandoff(hpb.AcceptHandoffRequest(name=h.name, etag=h.etag), metadata=am)
+    check(
+        h.status == hpb.HANDOFF_STATUS_ACCEPTED and h.HasField("accept_time"), "the account manager accepted it: ACCEPTED"
+    )
+    moves = [hpb.HandoffStatus.Name(c.to_status) for c in h.status_history]
+    check(
+        moves == ["HANDOFF_STATUS_DRAFT", "HANDOFF_STATUS_READY", "HANDOFF_STATUS_ACCEPTED"],
+        f"its status history: {moves}",
+    )
+    call = handoffs.GetHandoff(hpb.GetHandoffRequest(name=h.name), metadata=rep)
+    owed = call.open_account_call
+    check(
+        owed.state == common.OWED_CALL_STATE_PENDING
+        and call.account_opening.state == hpb.ACCOUNT_OPENING_STATE_PENDING
+        and owed.method == "closeloop.accounts.v1.AccountService/OpenAccount"
+        and owed.command_id == f"open-account-{h.name.split('/')[-1]}",
+        f"OpenAccount waits in the outbox (account-management is not running): {common.OwedCallState.Name(owed.state)} "
+        f"{owed.command_id}",
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cross-language check: generates a Python client from proto/ alone, starts `closeloop up` on
 # a scratch data folder and free ports (opportunities on the base port, contracts-and-payments on
-# the next one), and runs the client against both. Needs python3 and network access to PyPI (the
-# packages go into a virtualenv under target/).
+# the next one, handoff on the one after), and runs the client against all three with a token per
+# role it plays (salesperson, sales manager, finance, account manager). Needs python3 and network
+# access to PyPI (the packages go into a virtualenv under target/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -57,5 +58,7 @@ grep -q "closeloop is up" "$work/up.log" || { cat "$work/up.log"; echo "closeloo
 rep=$("$closeloop" token --data-dir "$work/data" --subject interop-rep --role sales_rep)
 manager=$("$closeloop" token --data-dir "$work/data" --subject interop-manager --role sales_manager)
 finance=$("$closeloop" token --data-dir "$work/data" --subject interop-finance --role finance)
+account_manager=$("$closeloop" token --data-dir "$work/data" --subject interop-am --role account_manager)
 PYTHONPATH="$work/stubs" "$venv/bin/python" tests/interop/client.py \
-    "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "$rep" "$manager" "$finance"
+    "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "127.0.0.1:$((port + 2))" \
+    "$rep" "$manager" "$finance" "$account_manager"
