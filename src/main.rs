@@ -1,5 +1,6 @@
 //! `closeloop`: runs the whole suite locally (`up`), mints tokens (`token`), runs one service in
-//! the foreground (`serve`), and measures the opportunities service (`bench`).
+//! the foreground (`serve`), and measures the opportunities and contracts-payments services
+//! (`bench`).
 
 #![forbid(unsafe_code)]
 
@@ -78,8 +79,8 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
-    /// Measures the opportunities service against a bare tonic echo server and, on PostgreSQL,
-    /// against pgbench. See the README.
+    /// Measures the opportunities and contracts-payments services against a bare tonic echo
+    /// server and, on PostgreSQL, against pgbench. See the README.
     Bench(bench::Args),
 }
 

@@ -1,17 +1,21 @@
-//! Smoke test of `closeloop bench`: the built binary preloads a few hundred opportunities, drives
-//! every workload for a second at low concurrency, and prints its report. Nothing here asserts
+//! Smoke test of `closeloop bench`: the built binary preloads a few hundred opportunities and a
+//! few dozen contracts-payments accounts, drives every workload for a second at low concurrency,
+//! and prints its report. Nothing here asserts
 //! speed; it checks that every workload ran, answered without errors, and was reported.
 
 use std::process::Command;
 
-/// In the order they run: creates last, so the reads see exactly the preloaded data.
-const WORKLOADS: [&str; 6] = [
+/// In the order they run: creates last, so the reads see exactly the preloaded data; then the
+/// contracts-payments service, balances before payments.
+const WORKLOADS: [&str; 8] = [
     "echo",
     "get",
     "list-first",
     "list-deep",
     "forecast",
     "create",
+    "balance",
+    "record-payment",
 ];
 
 fn bench(extra: &[&str]) -> String {
@@ -20,6 +24,8 @@ fn bench(extra: &[&str]) -> String {
             "bench",
             "--scale",
             "300",
+            "--accounts",
+            "40",
             "--warmup",
             "0.2",
             "--duration",
@@ -54,9 +60,14 @@ fn the_table_names_every_workload_and_target() {
         // 300 opportunities hold 6 pages of 50: the deepest page with items is the sixth.
         "ListOpportunities p. 6 ",
         "GetForecast, all data",
+        "GetAccountBalance",
+        "RecordPaymentAttempt",
+        "40 accounts",
+        "480 invoices",
         "pgbench",
         "targets",
-        "peak RSS of the service",
+        "peak RSS of the opportunities service",
+        "peak RSS of the contracts-payments service",
     ] {
         assert!(
             table.contains(expected),
@@ -90,6 +101,7 @@ fn json_reports_every_workload_with_figures() {
             .all(|r| r["paired_echo_per_s"].as_f64().unwrap() > 0.0)
     );
     assert_eq!(report["run"]["deep_pages"], 5);
-    assert_eq!(report["targets"].as_array().unwrap().len(), 6);
+    assert_eq!(report["run"]["payments"]["invoices"], 480);
+    assert_eq!(report["targets"].as_array().unwrap().len(), 9);
     assert_eq!(report["pgbench"]["status"], "not_applicable");
 }

@@ -1,15 +1,17 @@
-//! `closeloop bench`: measures the opportunities service against the two limits it cannot beat,
-//! in one run on loopback: the transport (a bare tonic echo server, [`echo`]) and the database
-//! (PostgreSQL's own insert rate through `pgbench`, [`pgbench`]).
+//! `closeloop bench`: measures the opportunities and contracts-payments services against the two
+//! limits they cannot beat, in one run on loopback: the transport (a bare tonic echo server,
+//! [`echo`]) and the database (PostgreSQL's own insert rate through `pgbench`, [`pgbench`]).
 //!
-//! The run preloads a data set through the store ([`preload`]), starts the echo server and then
-//! the service as child processes ([`child`]), drives each workload with the same closed-loop
-//! generator ([`load`]) authenticated as a sales manager, and prints a table or one JSON
+//! The run preloads each service's data set through its store ([`preload`], [`payments`]),
+//! starts the echo server and then each service as child processes ([`child`]), each on its own
+//! database, drives each workload with the same closed-loop generator ([`load`]) authenticated
+//! as a sales manager (as a payment processor for payments), and prints a table or one JSON
 //! document ([`report`]).
 
 mod child;
 mod echo;
 mod load;
+mod payments;
 mod pgbench;
 mod preload;
 mod report;
@@ -26,6 +28,9 @@ use closeloop_kit::convert::date_range_to_proto;
 use closeloop_kit::paging::PageTokens;
 use closeloop_kit::time::{date_of_micros, now_micros};
 use closeloop_opportunities::store::ListFilter;
+use closeloop_proto::common::v1 as common;
+use closeloop_proto::contracts::v1 as cpb;
+use closeloop_proto::contracts::v1::payment_service_client::PaymentServiceClient;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
 use serde::Serialize;
@@ -34,6 +39,7 @@ use tonic::transport::Channel;
 
 use self::child::Child;
 use self::load::{Measurement, Shape};
+use self::payments::{Accounts, Payable};
 use self::preload::Dataset;
 use self::report::Report;
 
@@ -65,15 +71,23 @@ pub struct Args {
     /// Opportunities preloaded before the service starts.
     #[arg(long, default_value_t = 100_000)]
     scale: u64,
-    /// Database of the service, `postgres://…` (must hold no opportunities yet). Default: SQLite
-    /// in a temporary folder.
+    /// Database of the opportunities service, `postgres://…` (must hold no opportunities yet).
+    /// Default: SQLite in a temporary folder.
     #[arg(long)]
     database_url: Option<String>,
+    /// Customer accounts preloaded for contracts-payments, each with 12 invoices.
+    #[arg(long, default_value_t = 5_000)]
+    accounts: u64,
+    /// Database of the contracts-payments service (must hold no contracts yet). Default: SQLite
+    /// in the temporary folder; with a PostgreSQL `--database-url …/NAME`, the database
+    /// `NAME_payments` on the same server, created for the run and dropped after it.
+    #[arg(long)]
+    payments_database_url: Option<String>,
     /// Print one JSON document instead of the tables (progress still goes to stderr).
     #[arg(long)]
     json: bool,
     /// Run only these workloads (comma-separated): echo, get, create, list-first, list-deep,
-    /// forecast.
+    /// forecast, balance, record-payment.
     #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,…")]
     workloads: Vec<Workload>,
     /// Serve the echo baseline on this address (how the benchmark starts its echo process).
@@ -97,17 +111,29 @@ pub enum Workload {
     ListDeep,
     /// GetForecast over every opportunity in the main currency.
     Forecast,
+    /// GetAccountBalance of random preloaded accounts (contracts-payments).
+    Balance,
+    /// RecordPaymentAttempt: a 1-cent SUCCEEDED payment into a random unsettled preloaded
+    /// invoice, as a payment processor, each with a fresh `request_id` (contracts-payments).
+    RecordPayment,
 }
 
 impl Workload {
-    const ALL: [Workload; 6] = [
+    const ALL: [Workload; 8] = [
         Workload::Echo,
         Workload::Get,
         Workload::Create,
         Workload::ListFirst,
         Workload::ListDeep,
         Workload::Forecast,
+        Workload::Balance,
+        Workload::RecordPayment,
     ];
+
+    /// Whether the contracts-payments service serves it (else echo or opportunities).
+    fn is_payments(self) -> bool {
+        matches!(self, Workload::Balance | Workload::RecordPayment)
+    }
 }
 
 /// Runs the benchmark (or, with `--serve-echo`, the echo server it starts).
@@ -118,8 +144,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(addr) = &args.serve_echo {
         return echo::serve(addr).await;
     }
-    if args.concurrency == 0 || args.connections == 0 || args.scale == 0 {
-        bail!("--concurrency, --connections and --scale must be at least 1");
+    if args.concurrency == 0 || args.connections == 0 || args.scale == 0 || args.accounts == 0 {
+        bail!("--concurrency, --connections, --scale and --accounts must be at least 1");
     }
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be positive and --warmup not negative");
@@ -135,11 +161,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 struct Setup {
     shape: Shape,
     connections: usize,
-    /// `Bearer …` of a sales manager, who reads every opportunity and creates for any owner.
+    /// `Bearer …` of a sales manager, who reads every opportunity and creates for any owner,
+    /// and reads every account's balance.
     bearer: MetadataValue<Ascii>,
+    /// `Bearer …` of a payment processor (role `service`), who records payments.
+    processor: MetadataValue<Ascii>,
     /// The secret the bearer token is signed with, for the service to verify it.
     secret: String,
     dataset: Dataset,
+    /// Preloaded contracts-payments accounts.
+    accounts: u64,
     /// Where the child processes' logs (and the SQLite database) go.
     scratch: PathBuf,
 }
@@ -169,6 +200,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     workloads.dedup();
     // Creates add rows: run them last so every read workload sees exactly the preloaded data
     // set (the forecast then covers `--scale` opportunities, not `--scale` plus the creates).
+    // On contracts-payments, balances run before the payments that change them (the enum's
+    // order).
     workloads.sort_by_key(|w| *w == Workload::Create);
 
     let scratch = tempfile::Builder::new()
@@ -198,52 +231,53 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     );
     let loaded = preload::load(&url, dataset).await?;
 
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).context("generating a signing secret")?;
-    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    let token = TokenIssuer::new(&AuthSettings {
-        hs256_secret: Some(secret.clone()),
-        ..AuthSettings::default()
-    })?
-    .mint(
-        "bench-manager",
-        &[Role::SalesManager],
-        Duration::from_secs(24 * 3600),
-    );
-    let setup = Setup {
-        shape: Shape {
-            concurrency: args.concurrency,
-            warmup: Duration::from_secs_f64(args.warmup),
-            duration: Duration::from_secs_f64(args.duration),
-        },
-        connections: args.connections,
-        bearer: format!("Bearer {token}").parse()?,
-        secret,
-        dataset,
-        scratch: scratch.path().to_owned(),
-    };
-    let deep = deep_page(&dataset, &loaded.pages);
-
-    let mut echo = if workloads.contains(&Workload::Echo) {
-        Some(EchoServer::start(&setup, loaded.encoded_bytes).await?)
+    // The contracts-payments service gets a database of its own, like in production.
+    let accounts = Accounts::new(args.accounts, now_micros());
+    let payments_db = if workloads.iter().any(|w| w.is_payments()) {
+        let db = payments::Database::prepare(
+            args.payments_database_url.as_deref(),
+            &url,
+            scratch.path(),
+        )
+        .await?;
+        eprintln!(
+            "closeloop bench: preloading {} accounts for contracts-payments ({})",
+            report::group(args.accounts as f64, 0),
+            db.describe()
+        );
+        let loaded = payments::load(db.url(), accounts).await;
+        Some((db, loaded))
     } else {
         None
     };
-    let service_workloads: Vec<Workload> = workloads
-        .into_iter()
-        .filter(|w| *w != Workload::Echo)
-        .collect();
-    let service = if service_workloads.is_empty() {
-        if let Some(echo) = &mut echo {
-            echo.measure(&setup).await?;
+    let (payments_db, payments_loaded) = match payments_db {
+        Some((db, Ok(loaded))) => (Some(db), Some(loaded)),
+        Some((db, Err(e))) => {
+            db.finish().await;
+            return Err(e);
         }
-        ServiceRun::default()
-    } else {
-        measure_service(&setup, &url, &service_workloads, &deep, echo.as_mut()).await?
+        None => (None, None),
     };
-    // The echo server stops here, before pgbench runs.
-    let mut rows: Vec<report::Row> = echo.map(EchoServer::row).into_iter().collect();
-    rows.extend(service.rows);
+
+    let result = measure(
+        &args,
+        &workloads,
+        &url,
+        &scratch,
+        &loaded,
+        dataset,
+        payments_db.as_ref().zip(payments_loaded.as_ref()),
+    )
+    .await;
+    let payments_db = match payments_db {
+        Some(db) => {
+            let description = db.describe().to_owned();
+            db.finish().await;
+            Some(description)
+        }
+        None => None,
+    };
+    let (rows, service, payments_service, duration) = result?;
 
     let pgbench = match (backend, pgbench::find()) {
         (report::Backend::Sqlite, _) => pgbench::Baseline::NotApplicable,
@@ -254,7 +288,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 &program,
                 &url,
                 args.concurrency,
-                setup.shape.duration,
+                duration,
                 loaded.encoded_bytes,
                 scratch.path(),
             )
@@ -273,10 +307,25 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             duration_s: args.duration,
             preload_s: loaded.elapsed.as_secs_f64(),
             encoded_opportunity_bytes: loaded.encoded_bytes,
-            deep_pages: deep.pages,
+            deep_pages: deep_page(&dataset, &loaded.pages).pages,
+            payments: payments_db
+                .zip(payments_loaded)
+                .map(|(db, p)| report::PaymentsData {
+                    database: db,
+                    accounts: args.accounts,
+                    contracts: p.contracts,
+                    invoices: p.invoices,
+                    payable_invoices: p.payable.len() as u64,
+                    attempts: p.attempts,
+                    follow_ups: p.follow_ups,
+                    preload_s: p.elapsed.as_secs_f64(),
+                }),
         },
         rows,
-        service.ready_rss,
+        report::Ready {
+            opportunities: service.ready_rss,
+            contracts_payments: payments_service.ready_rss,
+        },
         service.forecast_alone_ms,
         pgbench,
     );
@@ -286,6 +335,89 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         print!("{}", report.render());
     }
     Ok(())
+}
+
+/// Starts the echo server and each service that has workloads, measures them, and stops them
+/// all: the rows (echo first), each service's part, and the measured duration (pgbench's).
+async fn measure(
+    args: &Args,
+    workloads: &[Workload],
+    url: &str,
+    scratch: &tempfile::TempDir,
+    loaded: &preload::Loaded,
+    dataset: Dataset,
+    payments: Option<(&payments::Database, &payments::Loaded)>,
+) -> anyhow::Result<(Vec<report::Row>, ServiceRun, ServiceRun, Duration)> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).context("generating a signing secret")?;
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let issuer = TokenIssuer::new(&AuthSettings {
+        hs256_secret: Some(secret.clone()),
+        ..AuthSettings::default()
+    })?;
+    let day = Duration::from_secs(24 * 3600);
+    let token = issuer.mint("bench-manager", &[Role::SalesManager], day);
+    let processor = issuer.mint("bench-processor", &[Role::Service], day);
+    let setup = Setup {
+        shape: Shape {
+            concurrency: args.concurrency,
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+        },
+        connections: args.connections,
+        bearer: format!("Bearer {token}").parse()?,
+        processor: format!("Bearer {processor}").parse()?,
+        secret,
+        dataset,
+        accounts: args.accounts,
+        scratch: scratch.path().to_owned(),
+    };
+    let deep = deep_page(&dataset, &loaded.pages);
+
+    let mut echo = if workloads.contains(&Workload::Echo) {
+        Some(EchoServer::start(&setup, loaded.encoded_bytes).await?)
+    } else {
+        None
+    };
+    let opportunity_workloads: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| *w != Workload::Echo && !w.is_payments())
+        .collect();
+    let payment_workloads: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| w.is_payments())
+        .collect();
+    if opportunity_workloads.is_empty()
+        && payment_workloads.is_empty()
+        && let Some(echo) = &mut echo
+    {
+        echo.measure(&setup).await?;
+    }
+    let service = if opportunity_workloads.is_empty() {
+        ServiceRun::default()
+    } else {
+        measure_service(&setup, url, &opportunity_workloads, &deep, echo.as_mut()).await?
+    };
+    let payments_service = match payments {
+        Some((db, loaded)) if !payment_workloads.is_empty() => {
+            measure_payments(
+                &setup,
+                db.url(),
+                &payment_workloads,
+                loaded.payable.clone(),
+                echo.as_mut(),
+            )
+            .await?
+        }
+        _ => ServiceRun::default(),
+    };
+    // The echo server stops here, before pgbench runs.
+    let mut rows: Vec<report::Row> = echo.map(EchoServer::row).into_iter().collect();
+    rows.extend(service.rows.iter().cloned());
+    rows.extend(payments_service.rows.iter().cloned());
+    Ok((rows, service, payments_service, setup.shape.duration))
 }
 
 /// The echo server, started once and measured just before each service workload: each ratio
@@ -346,7 +478,7 @@ impl EchoServer {
     }
 }
 
-/// What the service's part of a run measured.
+/// What a service's part of a run measured.
 #[derive(Default)]
 struct ServiceRun {
     rows: Vec<report::Row>,
@@ -354,16 +486,16 @@ struct ServiceRun {
     forecast_alone_ms: Option<f64>,
 }
 
-/// Starts the opportunities service on `url`, drives each of `workloads` in turn, each just
-/// after the echo server when there is one, and stops it.
-async fn measure_service(
+/// Starts `closeloop serve <service>` on `url` and waits until its health reports `health`
+/// SERVING.
+async fn start_service(
     setup: &Setup,
+    name: &'static str,
+    service: &str,
     url: &str,
-    workloads: &[Workload],
-    deep: &DeepPage,
-    mut echo: Option<&mut EchoServer>,
-) -> anyhow::Result<ServiceRun> {
-    eprintln!("closeloop bench: opportunities service");
+    health: &str,
+) -> anyhow::Result<(Child, std::net::SocketAddr)> {
+    eprintln!("closeloop bench: {name}");
     let addr = child::free_addr()?;
     // The concurrency limit is far above the offered load, so the run measures serving, not
     // load shedding.
@@ -378,15 +510,54 @@ async fn measure_service(
             (setup.shape.concurrency * 4).max(1024).to_string(),
         ),
     ];
-    let mut service = Child::spawn(
-        "opportunities service",
-        &["serve", "opportunities"],
+    let mut child = Child::spawn(
+        name,
+        &["serve", service],
         &envs,
-        setup.scratch.join("opportunities.log"),
+        setup.scratch.join(format!("{service}.log")),
     )?;
-    service
-        .wait_ready(addr, closeloop_opportunities::GRPC_SERVICE)
-        .await?;
+    child.wait_ready(addr, health).await?;
+    Ok((child, addr))
+}
+
+/// Measures `workload` on `service` through `measured` (not started until awaited), just after
+/// the echo server when there is one.
+async fn measure_paired(
+    setup: &Setup,
+    workload: Workload,
+    service: &mut Child,
+    echo: Option<&mut EchoServer>,
+    measured: impl Future<Output = anyhow::Result<Measurement>>,
+) -> anyhow::Result<report::Row> {
+    let echo_rate = match echo {
+        Some(echo) => Some(echo.measure(setup).await?),
+        None => None,
+    };
+    let since_start = !service.reset_peak_rss();
+    let measured = measured.await?;
+    service.check_alive()?;
+    let mut row = report::Row::new(workload, &measured, service.peak_rss(), since_start);
+    row.paired_echo_per_s = echo_rate;
+    Ok(row)
+}
+
+/// Starts the opportunities service on `url`, drives each of `workloads` in turn, each just
+/// after the echo server when there is one, and stops it.
+async fn measure_service(
+    setup: &Setup,
+    url: &str,
+    workloads: &[Workload],
+    deep: &DeepPage,
+    mut echo: Option<&mut EchoServer>,
+) -> anyhow::Result<ServiceRun> {
+    let (mut service, addr) = start_service(
+        setup,
+        "opportunities service",
+        "opportunities",
+        url,
+        closeloop_opportunities::GRPC_SERVICE,
+    )
+    .await?;
     let mut run = ServiceRun {
         ready_rss: service.peak_rss(),
         ..ServiceRun::default()
@@ -401,15 +572,45 @@ async fn measure_service(
         if workload == Workload::Forecast {
             run.forecast_alone_ms = Some(forecast_alone_ms(setup, clients[0].clone()).await?);
         }
-        let echo_rate = match echo.as_deref_mut() {
-            Some(echo) => Some(echo.measure(setup).await?),
-            None => None,
-        };
-        let since_start = !service.reset_peak_rss();
-        let measured = run_service(workload, setup, &clients, deep).await?;
-        service.check_alive()?;
-        let mut row = report::Row::new(workload, &measured, service.peak_rss(), since_start);
-        row.paired_echo_per_s = echo_rate;
+        let measured = run_service(workload, setup, &clients, deep);
+        let row =
+            measure_paired(setup, workload, &mut service, echo.as_deref_mut(), measured).await?;
+        run.rows.push(row);
+    }
+    Ok(run)
+}
+
+/// Starts the contracts-payments service on `url`, drives each of `workloads` in turn, each
+/// just after the echo server when there is one, and stops it.
+async fn measure_payments(
+    setup: &Setup,
+    url: &str,
+    workloads: &[Workload],
+    payable: Arc<Vec<Payable>>,
+    mut echo: Option<&mut EchoServer>,
+) -> anyhow::Result<ServiceRun> {
+    let (mut service, addr) = start_service(
+        setup,
+        "contracts-payments service",
+        closeloop_contracts_payments::NAME,
+        url,
+        "closeloop.contracts.v1.PaymentService",
+    )
+    .await?;
+    let mut run = ServiceRun {
+        ready_rss: service.peak_rss(),
+        ..ServiceRun::default()
+    };
+    let clients: Vec<PaymentServiceClient<Channel>> = load::connect(addr, setup.connections)
+        .await?
+        .into_iter()
+        .map(PaymentServiceClient::new)
+        .collect();
+    for &workload in workloads {
+        eprintln!("  {}", report::label(workload, 0));
+        let measured = run_payments(workload, setup, &clients, payable.clone());
+        let row =
+            measure_paired(setup, workload, &mut service, echo.as_deref_mut(), measured).await?;
         run.rows.push(row);
     }
     Ok(run)
@@ -549,6 +750,83 @@ async fn run_service(
             .await
         }
         Workload::Echo => unreachable!("the echo workload runs against the echo server"),
+        Workload::Balance | Workload::RecordPayment => {
+            unreachable!("{workload:?} runs against the contracts-payments service")
+        }
+    }
+}
+
+async fn run_payments(
+    workload: Workload,
+    setup: &Setup,
+    clients: &[PaymentServiceClient<Channel>],
+    payable: Arc<Vec<Payable>>,
+) -> anyhow::Result<Measurement> {
+    let clients = clients.to_vec();
+    let pick = move |caller: usize| clients[caller % clients.len()].clone();
+    let accounts = setup.accounts;
+    match workload {
+        Workload::Balance => {
+            let bearer = setup.bearer.clone();
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let index = rng::mix(((caller as u64) << 40) ^ seq) % accounts;
+                let request = authorized(
+                    cpb::GetAccountBalanceRequest {
+                        account_id: Accounts::account_id(index),
+                        currency_code: String::new(),
+                    },
+                    &bearer,
+                );
+                async move {
+                    let balance = client.get_account_balance(request).await?.into_inner();
+                    if balance.currency_code.is_empty() {
+                        Err(tonic::Status::data_loss(format!(
+                            "no currency in the balance of {}: the account has no contracts",
+                            balance.account_id
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await
+        }
+        Workload::RecordPayment => {
+            if payable.is_empty() {
+                bail!("no preloaded invoice accepts a payment");
+            }
+            let bearer = setup.processor.clone();
+            // Request ids unique to this run, so no payment is a repeat of an earlier one.
+            let run = uuid::Uuid::now_v7();
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let invoice = &payable
+                    [(rng::mix(((caller as u64) << 40) ^ seq) % payable.len() as u64) as usize];
+                let request_id = payments::request_id(&run, caller, seq);
+                let request = authorized(
+                    cpb::RecordPaymentAttemptRequest {
+                        parent: invoice.name.clone(),
+                        payment_attempt: Some(cpb::PaymentAttempt {
+                            result: cpb::PaymentResult::Succeeded.into(),
+                            amount: Some(common::Money {
+                                currency_code: invoice.currency.clone(),
+                                amount_minor: 1,
+                            }),
+                            processor: payments::PROCESSOR.to_owned(),
+                            processor_reference: format!("ch_{request_id}"),
+                            payment_method: "card".to_owned(),
+                            ..Default::default()
+                        }),
+                        request_id,
+                    },
+                    &bearer,
+                );
+                async move { client.record_payment_attempt(request).await.map(drop) }
+            })
+            .await
+        }
+        _ => unreachable!("{workload:?} is not a contracts-payments workload"),
     }
 }
 

@@ -41,7 +41,8 @@ pub const OWNERS: u64 = 50;
 const YEAR_MICROS: i64 = 365 * 86_400_000_000;
 const SEED: u64 = 0x636c_6f73_656c_6f6f;
 const ACCOUNTS: u64 = 5_000;
-const PRODUCTS: [(&str, &str, i64); 8] = [
+/// Products sold, with their list unit price (minor units).
+pub(super) const PRODUCTS: [(&str, &str, i64); 8] = [
     ("sku-seat", "Seat licence", 12_000),
     ("sku-seat-pro", "Seat licence, professional", 24_000),
     ("sku-onboard", "Onboarding package", 450_000),
@@ -52,13 +53,13 @@ const PRODUCTS: [(&str, &str, i64); 8] = [
     ("sku-audit", "Security audit", 900_000),
 ];
 const COMPETITORS: [&str; 5] = ["Globex", "Initech", "Umbrella", "Hooli", "Vandelay"];
-const FIRST_NAMES: [&str; 8] = [
+pub(super) const FIRST_NAMES: [&str; 8] = [
     "ana", "ben", "chloe", "dev", "elif", "farid", "greta", "hugo",
 ];
-const LAST_NAMES: [&str; 8] = [
+pub(super) const LAST_NAMES: [&str; 8] = [
     "silva", "meyer", "okafor", "tanaka", "novak", "haddad", "larsen", "rossi",
 ];
-const TITLES: [&str; 5] = ["CFO", "CTO", "Head of Operations", "IT Manager", "Buyer"];
+pub(super) const TITLES: [&str; 5] = ["CFO", "CTO", "Head of Operations", "IT Manager", "Buyer"];
 
 /// The preloaded opportunities, described by their count and the instant they were generated
 /// at.
@@ -413,6 +414,7 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let batches = dataset.size.div_ceil(BATCH);
     let mut progress = Progress {
+        what: "opportunities",
         started,
         total: dataset.size,
         loaded: 0,
@@ -460,13 +462,15 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
     })
 }
 
-/// Counts loaded opportunities and says how far loading got every twentieth of the way.
-struct Progress {
-    started: Instant,
-    total: u64,
-    loaded: u64,
-    report_every: u64,
-    reported: u64,
+/// Counts loaded items (opportunities, accounts) and says how far loading got every
+/// `report_every` items.
+pub(super) struct Progress {
+    pub what: &'static str,
+    pub started: Instant,
+    pub total: u64,
+    pub loaded: u64,
+    pub report_every: u64,
+    pub reported: u64,
 }
 
 impl Progress {
@@ -476,16 +480,18 @@ impl Progress {
             self.reported = self.loaded;
             let rate = self.loaded as f64 / self.started.elapsed().as_secs_f64();
             eprintln!(
-                "  preloaded {} / {} opportunities ({}/s)",
+                "  preloaded {} / {} {} ({}/s)",
                 group(self.loaded as f64, 0),
                 group(self.total as f64, 0),
+                self.what,
                 group(rate, 0)
             );
         }
     }
 }
 
-async fn join_one(
+/// Waits for one insert task and counts what it wrote.
+pub(super) async fn join_one(
     inflight: &mut JoinSet<Result<u64, closeloop_kit::Problem>>,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {

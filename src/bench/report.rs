@@ -73,6 +73,38 @@ pub struct Run {
     pub encoded_opportunity_bytes: usize,
     /// How many pages deep the deep-page workload reads (1,000 unless the data set is smaller).
     pub deep_pages: u64,
+    /// The contracts-payments data set, when its workloads ran.
+    pub payments: Option<PaymentsData>,
+}
+
+/// What contracts-payments was preloaded with.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentsData {
+    /// Engine and location of its own database.
+    pub database: String,
+    /// Customer accounts, each with 12 invoices.
+    pub accounts: u64,
+    /// ACTIVE contracts with their orders.
+    pub contracts: u64,
+    /// Invoices.
+    pub invoices: u64,
+    /// Invoices not settled, which the record-payment workload pays into.
+    pub payable_invoices: u64,
+    /// Payment attempts recorded before the run.
+    pub attempts: u64,
+    /// Follow-ups open before the run.
+    pub follow_ups: u64,
+    /// Seconds preloading took.
+    pub preload_s: f64,
+}
+
+/// Each service's resident memory once ready, before any load (bytes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ready {
+    /// The opportunities service.
+    pub opportunities: Option<u64>,
+    /// The contracts-payments service.
+    pub contracts_payments: Option<u64>,
 }
 
 /// The machine the run shared between client and servers.
@@ -205,8 +237,10 @@ pub struct Report {
     pub machine: Machine,
     /// How it ran.
     pub run: Run,
-    /// The service's resident memory once ready, before any load.
+    /// The opportunities service's resident memory once ready, before any load.
     pub service_ready_rss_mib: Option<f64>,
+    /// The contracts-payments service's resident memory once ready, before any load.
+    pub payments_ready_rss_mib: Option<f64>,
     /// One per workload run.
     pub workloads: Vec<Row>,
     /// Median GetForecast latency with no other call in flight.
@@ -230,6 +264,8 @@ pub fn label(workload: Workload, deep_pages: u64) -> String {
             format!("ListOpportunities p. {}", group((deep_pages + 1) as f64, 0))
         }
         Workload::Forecast => "GetForecast, all data".to_owned(),
+        Workload::Balance => "GetAccountBalance".to_owned(),
+        Workload::RecordPayment => "RecordPaymentAttempt".to_owned(),
     }
 }
 
@@ -238,7 +274,7 @@ impl Report {
     pub fn new(
         run: Run,
         mut workloads: Vec<Row>,
-        service_ready_rss: Option<u64>,
+        ready: Ready,
         forecast_alone_ms: Option<f64>,
         pgbench: Baseline,
     ) -> Report {
@@ -268,7 +304,8 @@ impl Report {
         let mut report = Report {
             machine: Machine::this(),
             run,
-            service_ready_rss_mib: service_ready_rss.map(|b| b as f64 / MIB),
+            service_ready_rss_mib: ready.opportunities.map(|b| b as f64 / MIB),
+            payments_ready_rss_mib: ready.contracts_payments.map(|b| b as f64 / MIB),
             workloads,
             forecast_alone_ms,
             pgbench,
@@ -317,6 +354,16 @@ impl Report {
                 "CreateOpportunity ≥ 0.2 × echo req/s (SQLite)",
                 Workload::Create,
                 0.2,
+            ),
+            echo_ratio(
+                "RecordPaymentAttempt ≥ 0.2 × echo req/s (SQLite)",
+                Workload::RecordPayment,
+                0.2,
+            ),
+            echo_ratio(
+                "GetAccountBalance ≥ 0.4 × echo req/s (SQLite)",
+                Workload::Balance,
+                0.4,
             ),
         ];
 
@@ -400,22 +447,34 @@ impl Report {
             None => not_measured(goal),
         });
 
-        let goal = "peak RSS of the service < 64 MiB";
-        let peak = self
-            .workloads
-            .iter()
-            .filter(|r| r.workload != Workload::Echo)
-            .filter_map(|r| r.peak_rss_mib)
-            .chain(self.service_ready_rss_mib)
-            .reduce(f64::max);
-        targets.push(match peak {
-            Some(mib) => Target {
-                goal,
-                measured: format!("{mib:.1} MiB"),
-                verdict: Verdict::of(mib < 64.0),
-            },
-            None => not_measured(goal),
-        });
+        for (goal, payments, ready) in [
+            (
+                "peak RSS of the opportunities service < 64 MiB",
+                false,
+                self.service_ready_rss_mib,
+            ),
+            (
+                "peak RSS of the contracts-payments service < 64 MiB",
+                true,
+                self.payments_ready_rss_mib,
+            ),
+        ] {
+            let peak = self
+                .workloads
+                .iter()
+                .filter(|r| r.workload != Workload::Echo && r.workload.is_payments() == payments)
+                .filter_map(|r| r.peak_rss_mib)
+                .chain(ready)
+                .reduce(f64::max);
+            targets.push(match peak {
+                Some(mib) => Target {
+                    goal,
+                    measured: format!("{mib:.1} MiB"),
+                    verdict: Verdict::of(mib < 64.0),
+                },
+                None => not_measured(goal),
+            });
+        }
         targets
     }
 
@@ -438,16 +497,39 @@ impl Report {
             group(r.scale as f64 / r.preload_s.max(1e-9), 0),
             group(r.encoded_opportunity_bytes as f64, 0)
         );
+        if let Some(p) = &r.payments {
+            let _ = writeln!(
+                out,
+                "payments  {} accounts ({}): {} contracts, {} invoices ({} unsettled), {} payment \
+                 attempts, {} open follow-ups, preloaded in {:.1} s",
+                group(p.accounts as f64, 0),
+                p.database,
+                group(p.contracts as f64, 0),
+                group(p.invoices as f64, 0),
+                group(p.payable_invoices as f64, 0),
+                group(p.attempts as f64, 0),
+                group(p.follow_ups as f64, 0),
+                p.preload_s
+            );
+        }
         let _ = writeln!(
             out,
             "load      {} calls in flight over {} connections; {} s warm-up, then {} s per workload",
             r.concurrency, r.connections, r.warmup_s, r.duration_s
         );
-        if let Some(mib) = self.service_ready_rss_mib {
+        let ready: Vec<String> = [
+            ("opportunities", self.service_ready_rss_mib),
+            ("contracts-payments", self.payments_ready_rss_mib),
+        ]
+        .into_iter()
+        .filter_map(|(name, mib)| mib.map(|mib| format!("{name} {mib:.1} MiB")))
+        .collect();
+        if !ready.is_empty() {
             let _ = writeln!(
                 out,
-                "service   {mib:.1} MiB resident when ready; peak RSS: the row's server, \
-                 reset before each workload"
+                "service   {} resident when ready; peak RSS: the row's server, reset before each \
+                 workload",
+                ready.join(", ")
             );
         }
         if self.workloads.iter().any(|r| r.paired_echo_per_s.is_some()) {

@@ -1,7 +1,7 @@
 //! The kit's database mechanisms against a real database: SQLite by default, PostgreSQL when
 //! `CLOSELOOP_TEST_DATABASE_URL` names a server.
 
-use closeloop_kit::db::keyed::KeyedReads;
+use closeloop_kit::db::keyed::{KeyedLists, KeyedReads, List};
 use closeloop_kit::db::{Db, Migrations};
 use closeloop_kit::idempotency::{self, Begun, RequestKey};
 use closeloop_kit::testing::TestDatabase;
@@ -12,13 +12,17 @@ const NO_MIGRATIONS: Migrations = Migrations {
         100,
         "demo",
         "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
-         CREATE TABLE docs (id TEXT PRIMARY KEY, body BLOB NOT NULL);",
+         CREATE TABLE docs (id TEXT PRIMARY KEY, body BLOB NOT NULL); \
+         CREATE TABLE items (owner TEXT NOT NULL, id TEXT NOT NULL, open BIGINT NOT NULL, \
+         body BLOB NOT NULL, PRIMARY KEY (owner, id));",
     )],
     postgres: &[(
         100,
         "demo",
         "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
-         CREATE TABLE docs (id TEXT PRIMARY KEY, body BYTEA NOT NULL);",
+         CREATE TABLE docs (id TEXT PRIMARY KEY, body BYTEA NOT NULL); \
+         CREATE TABLE items (owner TEXT NOT NULL, id TEXT NOT NULL, open BIGINT NOT NULL, \
+         body BYTEA NOT NULL, PRIMARY KEY (owner, id));",
     )],
 };
 
@@ -241,6 +245,60 @@ async fn keyed_reads_see_each_commit_at_once() {
         reads.get("a").await.is_err(),
         "no reads once the database is closed"
     );
+}
+
+/// Coalesced reads of every row under a key answer each key with its own rows, filtered and in
+/// order, see each commit at once, and answer a key without rows with an empty list.
+#[tokio::test]
+async fn keyed_lists_answer_each_key_with_its_rows_in_order() {
+    let (_t, db) = db().await;
+    let lists = KeyedLists::new(
+        &db,
+        List {
+            table: "items",
+            key: "owner",
+            value: "body",
+            filter: "open = 1",
+            order: "id",
+        },
+        16,
+    );
+    assert_eq!(lists.get("a").await.unwrap(), Vec::<Vec<u8>>::new());
+    for (owner, id, open) in [
+        ("a", "3", 1_i64),
+        ("a", "1", 1),
+        ("a", "2", 0),
+        ("b", "1", 1),
+    ] {
+        sqlx::query("INSERT INTO items (owner, id, open, body) VALUES ($1, $2, $3, $4)")
+            .bind(owner)
+            .bind(id)
+            .bind(open)
+            .bind(format!("{owner}{id}").into_bytes())
+            .execute(db.writes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        lists.get("a").await.unwrap(),
+        [b"a1".to_vec(), b"a3".to_vec()],
+        "open rows only, by id"
+    );
+    let many: Vec<_> = (0..60)
+        .map(|i| {
+            let lists = lists.clone();
+            tokio::spawn(async move { lists.get(["a", "b", "c"][i % 3]).await })
+        })
+        .collect();
+    for (i, read) in many.into_iter().enumerate() {
+        let expected: Vec<Vec<u8>> = match i % 3 {
+            0 => vec![b"a1".to_vec(), b"a3".to_vec()],
+            1 => vec![b"b1".to_vec()],
+            _ => Vec::new(),
+        };
+        assert_eq!(read.await.unwrap().unwrap(), expected);
+    }
+    db.close().await;
 }
 
 /// The read pool refuses to write, on both backends: a write sent there by mistake fails in

@@ -10,6 +10,7 @@ pub mod invoices;
 pub mod payments;
 
 use closeloop_kit::Problem;
+use closeloop_kit::db::keyed::{KeyedLists, List};
 use closeloop_kit::db::{Db, Migrations};
 use sqlx::AnyConnection;
 
@@ -31,12 +32,42 @@ pub const MIGRATIONS: Migrations = Migrations {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// What GetAccountBalance reads, per account.
+    account: AccountLists,
 }
 
+/// An account's contracts, invoices and open follow-ups, each read by account id.
+#[derive(Clone, Debug)]
+struct AccountLists {
+    contracts: KeyedLists,
+    invoices: KeyedLists,
+    open_follow_ups: KeyedLists,
+}
+
+/// Accounts read by one query at most.
+const ACCOUNT_BATCH: usize = 16;
+
 impl Store {
-    /// A store over `db` (migrated by the host).
+    /// A store over `db` (migrated by the host). Must run inside the tokio runtime.
     pub fn new(db: Db) -> Self {
-        Store { db }
+        let list = |table, filter, order| {
+            let list = List {
+                table,
+                key: "account_id",
+                value: "body",
+                filter,
+                order,
+            };
+            KeyedLists::new(&db, list, ACCOUNT_BATCH)
+        };
+        // GetAccountBalance is the hottest read: coalesced, and on SQLite read on the calling
+        // thread (see the kit's `KeyedLists` for what that measured).
+        let account = AccountLists {
+            contracts: list("contracts", "", ""),
+            invoices: list("invoices", "", "due_day, id"),
+            open_follow_ups: list("follow_ups", "is_open = 1", ""),
+        };
+        Store { db, account }
     }
 
     /// The database.

@@ -292,23 +292,18 @@ impl Store {
         &self,
         account_id: &str,
     ) -> Result<(Vec<Contract>, Vec<Invoice>, i32), Problem> {
-        let reads = self.db().reads();
-        let rows = sqlx::query("SELECT body FROM contracts WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_all(reads)
-            .await?;
-        let contracts = bodies(&rows, document::decode_contract)?;
-        let rows =
-            sqlx::query("SELECT body FROM invoices WHERE account_id = $1 ORDER BY due_day, id")
-                .bind(account_id)
-                .fetch_all(reads)
-                .await?;
-        let invoices = bodies(&rows, document::decode_invoice)?;
-        let (open,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM follow_ups WHERE account_id = $1 AND is_open = 1")
-                .bind(account_id)
-                .fetch_one(reads)
-                .await?;
+        let lists = &self.account;
+        let contracts = lists.contracts.get(account_id).await?;
+        let contracts = contracts
+            .iter()
+            .map(|body| document::decode_contract(body))
+            .collect::<Result<Vec<_>, _>>()?;
+        let invoices = lists.invoices.get(account_id).await?;
+        let invoices = invoices
+            .iter()
+            .map(|body| document::decode_invoice(body))
+            .collect::<Result<Vec<_>, _>>()?;
+        let open = lists.open_follow_ups.get(account_id).await?.len();
         Ok((contracts, invoices, i32::try_from(open).unwrap_or(i32::MAX)))
     }
 
