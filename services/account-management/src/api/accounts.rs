@@ -1,0 +1,354 @@
+//! `closeloop.accounts.v1.AccountService`: accounts, their status, check-ins, operations
+//! updates, health, lifetime value, expansions, referrals and portfolio metrics.
+
+use closeloop_kit::convert::optional_date;
+use closeloop_kit::types::optional_text;
+use closeloop_kit::{Violations, rpc};
+use closeloop_proto::accounts::v1 as pb;
+use closeloop_proto::accounts::v1::account_service_server::AccountService;
+use tonic::{Request, Response, Status};
+
+use super::enums::{optional, required};
+use super::{Api, in_api_words, reader, requests, responses, target};
+use crate::app::accounts::Seen;
+use crate::domain::access::{self, Action};
+use crate::domain::lifecycle::Churn;
+use crate::domain::vocabulary::{AccountStatus, ChurnReason};
+use crate::store::accounts::AccountFilter;
+
+type Answer<T> = Result<Response<T>, Status>;
+
+fn account_answer(seen: Seen<'_>) -> pb::Account {
+    responses::account(seen)
+}
+
+/// A method this build does not serve yet.
+fn not_served(method: &str) -> Status {
+    Status::unimplemented(format!(
+        "closeloop.accounts.v1.AccountService/{method} is not served by this build"
+    ))
+}
+
+#[tonic::async_trait]
+impl AccountService for Api {
+    async fn open_account(&self, request: Request<pb::OpenAccountRequest>) -> Answer<pb::Account> {
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        access::require_role(&call.principal, Action::OpenAccount)?;
+        let open = requests::open_account(request.get_ref())?;
+        let opened = self
+            .app
+            .open_account(&call.principal, call.key.as_ref(), open, account_answer)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(opened))
+    }
+
+    async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Answer<pb::Account> {
+        let principal = reader(&request, Action::GetAccount)?;
+        let id = requests::account_id("name", &request.get_ref().name)?;
+        let account = self
+            .app
+            .read_account(&principal, Action::GetAccount, &id)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::account(Seen {
+            account: &account,
+            policy: &self.app.policy,
+            today: self.app.clock.today(),
+        })))
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Answer<pb::ListAccountsResponse> {
+        let principal = reader(&request, Action::ListAccounts)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        if r.page_size < 0 {
+            v.add("page_size", "must not be negative");
+        }
+        let manager = v.check(
+            "account_manager",
+            requests::filter_value("account_manager", &r.account_manager)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
+        let salesperson = v.check(
+            "salesperson",
+            requests::filter_value("salesperson", &r.salesperson)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
+        let customer = v.check(
+            "customer_account_id",
+            requests::filter_value("customer_account_id", &r.customer_account_id)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
+        let status = v.check(
+            "status",
+            optional::<pb::AccountStatus, AccountStatus>(r.status),
+        );
+        let (manager, salesperson, customer, status) =
+            v.values((manager, salesperson, customer, status))?;
+        let reach = access::account_filter(&principal, manager, salesperson)?;
+        let today = self.app.clock.today();
+        let filter = AccountFilter {
+            account_manager: reach.account_manager,
+            salesperson: reach.salesperson,
+            status,
+            customer_account_id: customer,
+            check_in_due_before: r.check_in_overdue_only.then_some(today),
+        };
+        let page = self
+            .pages
+            .page::<String>(r.page_size, &r.page_token, filter.fingerprint())?;
+        let rows = self
+            .app
+            .store
+            .list_accounts(&filter, page.after.as_deref(), page.overfetch())
+            .await?;
+        let policy = &self.app.policy;
+        let (accounts, next_page_token) = page.finish_within(
+            rows,
+            |a| a.id.to_string(),
+            |a| {
+                responses::account(Seen {
+                    account: &a,
+                    policy,
+                    today,
+                })
+            },
+            |a| prost::Message::encoded_len(a) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListAccountsResponse {
+            accounts,
+            next_page_token,
+        }))
+    }
+
+    async fn mark_account_at_risk(
+        &self,
+        request: Request<pb::MarkAccountAtRiskRequest>,
+    ) -> Answer<pb::Account> {
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::MarkAccountAtRisk, "name", &r.name, &r.etag)?;
+        let reason = requests::reason("reason", &r.reason)?;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, by, now| a.mark_at_risk(by, reason, now),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
+    }
+
+    async fn mark_account_churned(
+        &self,
+        request: Request<pb::MarkAccountChurnedRequest>,
+    ) -> Answer<pb::Account> {
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::MarkAccountChurned, "name", &r.name, &r.etag)?;
+        let mut v = Violations::new();
+        let reason = v.check(
+            "churn_reason",
+            required::<pb::ChurnReason, ChurnReason>(r.churn_reason),
+        );
+        let notes = v.check("notes", optional_text(&r.notes, requests::MAX_REASON));
+        if reason == Some(ChurnReason::Other) && r.notes.trim().is_empty() {
+            v.add(
+                "notes",
+                "required with churn reason OTHER: say why the customer left",
+            );
+        }
+        let churn_date = v.check("churn_date", optional_date(r.churn_date.as_ref()));
+        let (reason, notes, churn_date) = v.values((reason, notes, churn_date))?;
+        let churn = Churn {
+            reason,
+            notes,
+            churn_date,
+        };
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, by, now| a.mark_churned(by, churn, now),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
+    }
+
+    async fn reactivate_account(
+        &self,
+        request: Request<pb::ReactivateAccountRequest>,
+    ) -> Answer<pb::Account> {
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::ReactivateAccount, "name", &r.name, &r.etag)?;
+        let reason = requests::reason("reason", &r.reason)?;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, by, now| a.reactivate(by, reason, now),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
+    }
+
+    async fn update_account(
+        &self,
+        _request: Request<pb::UpdateAccountRequest>,
+    ) -> Answer<pb::Account> {
+        Err(not_served("UpdateAccount"))
+    }
+
+    async fn add_outcome(&self, _request: Request<pb::AddOutcomeRequest>) -> Answer<pb::Account> {
+        Err(not_served("AddOutcome"))
+    }
+
+    async fn update_outcome(
+        &self,
+        _request: Request<pb::UpdateOutcomeRequest>,
+    ) -> Answer<pb::Account> {
+        Err(not_served("UpdateOutcome"))
+    }
+
+    async fn add_obligation(
+        &self,
+        _request: Request<pb::AddObligationRequest>,
+    ) -> Answer<pb::Account> {
+        Err(not_served("AddObligation"))
+    }
+
+    async fn update_obligation(
+        &self,
+        _request: Request<pb::UpdateObligationRequest>,
+    ) -> Answer<pb::Account> {
+        Err(not_served("UpdateObligation"))
+    }
+
+    async fn record_check_in(
+        &self,
+        _request: Request<pb::RecordCheckInRequest>,
+    ) -> Answer<pb::CheckIn> {
+        Err(not_served("RecordCheckIn"))
+    }
+
+    async fn get_check_in(&self, _request: Request<pb::GetCheckInRequest>) -> Answer<pb::CheckIn> {
+        Err(not_served("GetCheckIn"))
+    }
+
+    async fn list_check_ins(
+        &self,
+        _request: Request<pb::ListCheckInsRequest>,
+    ) -> Answer<pb::ListCheckInsResponse> {
+        Err(not_served("ListCheckIns"))
+    }
+
+    async fn list_due_check_ins(
+        &self,
+        _request: Request<pb::ListDueCheckInsRequest>,
+    ) -> Answer<pb::ListDueCheckInsResponse> {
+        Err(not_served("ListDueCheckIns"))
+    }
+
+    async fn post_operations_update(
+        &self,
+        _request: Request<pb::PostOperationsUpdateRequest>,
+    ) -> Answer<pb::OperationsUpdate> {
+        Err(not_served("PostOperationsUpdate"))
+    }
+
+    async fn get_operations_update(
+        &self,
+        _request: Request<pb::GetOperationsUpdateRequest>,
+    ) -> Answer<pb::OperationsUpdate> {
+        Err(not_served("GetOperationsUpdate"))
+    }
+
+    async fn list_operations_updates(
+        &self,
+        _request: Request<pb::ListOperationsUpdatesRequest>,
+    ) -> Answer<pb::ListOperationsUpdatesResponse> {
+        Err(not_served("ListOperationsUpdates"))
+    }
+
+    async fn list_salesperson_feed(
+        &self,
+        _request: Request<pb::ListSalespersonFeedRequest>,
+    ) -> Answer<pb::ListSalespersonFeedResponse> {
+        Err(not_served("ListSalespersonFeed"))
+    }
+
+    async fn get_account_health(
+        &self,
+        _request: Request<pb::GetAccountHealthRequest>,
+    ) -> Answer<pb::AccountHealth> {
+        Err(not_served("GetAccountHealth"))
+    }
+
+    async fn get_customer_lifetime_value(
+        &self,
+        _request: Request<pb::GetCustomerLifetimeValueRequest>,
+    ) -> Answer<pb::CustomerLifetimeValue> {
+        Err(not_served("GetCustomerLifetimeValue"))
+    }
+
+    async fn identify_expansion(
+        &self,
+        _request: Request<pb::IdentifyExpansionRequest>,
+    ) -> Answer<pb::Expansion> {
+        Err(not_served("IdentifyExpansion"))
+    }
+
+    async fn get_expansion(
+        &self,
+        _request: Request<pb::GetExpansionRequest>,
+    ) -> Answer<pb::Expansion> {
+        Err(not_served("GetExpansion"))
+    }
+
+    async fn list_expansions(
+        &self,
+        _request: Request<pb::ListExpansionsRequest>,
+    ) -> Answer<pb::ListExpansionsResponse> {
+        Err(not_served("ListExpansions"))
+    }
+
+    async fn record_referral(
+        &self,
+        _request: Request<pb::RecordReferralRequest>,
+    ) -> Answer<pb::Referral> {
+        Err(not_served("RecordReferral"))
+    }
+
+    async fn get_referral(
+        &self,
+        _request: Request<pb::GetReferralRequest>,
+    ) -> Answer<pb::Referral> {
+        Err(not_served("GetReferral"))
+    }
+
+    async fn list_referrals(
+        &self,
+        _request: Request<pb::ListReferralsRequest>,
+    ) -> Answer<pb::ListReferralsResponse> {
+        Err(not_served("ListReferrals"))
+    }
+
+    async fn get_portfolio_metrics(
+        &self,
+        _request: Request<pb::GetPortfolioMetricsRequest>,
+    ) -> Answer<pb::PortfolioMetrics> {
+        Err(not_served("GetPortfolioMetrics"))
+    }
+}

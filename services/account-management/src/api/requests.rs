@@ -1,0 +1,399 @@
+//! Requests into domain values: every field checked, every bad field named at once
+//! (INVALID_ARGUMENT with one violation per field), before anything is read or written.
+
+use closeloop_kit::convert::{date, money, optional_date};
+use closeloop_kit::ids::is_id;
+use closeloop_kit::types::{Email, identifier, optional_text, required_text};
+use closeloop_kit::{Problem, Violations};
+use closeloop_proto::accounts::v1 as pb;
+use closeloop_proto::common::v1 as common;
+
+use super::enums::{optional, required};
+use crate::domain::account::{AccountContact, ContractInput, ObligationInput, OutcomeInput};
+use crate::domain::limits::{
+    MAX_DESCRIPTION, MAX_GOAL, MAX_ID, MAX_NEED, MAX_NOTES, MAX_PHONE, MAX_RESOURCE_NAME,
+    MAX_STATUS_NOTE, MAX_TITLE,
+};
+use crate::domain::opening::OpenAccount;
+use crate::domain::vocabulary::{
+    AccountId, Contact, ContactRole, ObligationKind, ObligationParty, ObligationStatus,
+    OutcomeStatus, Party,
+};
+
+/// Longest reason of a status change.
+pub const MAX_REASON: usize = 1000;
+
+/// Domain resource names and their proto type names.
+pub const RESOURCES: &[(&str, &str)] = &[
+    ("account", "closeloop.accounts.v1.Account"),
+    ("check_in", "closeloop.accounts.v1.CheckIn"),
+    (
+        "operations_update",
+        "closeloop.accounts.v1.OperationsUpdate",
+    ),
+    ("expansion", "closeloop.accounts.v1.Expansion"),
+    ("referral", "closeloop.accounts.v1.Referral"),
+    ("outcome", "closeloop.accounts.v1.Outcome"),
+    ("obligation", "closeloop.accounts.v1.Obligation"),
+];
+
+/// Domain field names and their API names (the domain names the request's own fields).
+pub const FIELDS: &[(&str, &str)] = &[];
+
+/// Parses `accounts/{account}`.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field` when malformed.
+pub fn account_id(field: &str, name: &str) -> Result<AccountId, Problem> {
+    name.strip_prefix("accounts/")
+        .and_then(|id| AccountId::parse(id).ok())
+        .ok_or_else(|| Problem::invalid(field, "must be accounts/{account}"))
+}
+
+/// A resource name `{collection}/{id}`, required or optional.
+fn resource(
+    v: &mut Violations,
+    field: &str,
+    s: &str,
+    collection: &str,
+    needed: bool,
+) -> Option<String> {
+    if s.is_empty() && !needed {
+        return Some(String::new());
+    }
+    let ok = s.len() <= MAX_RESOURCE_NAME
+        && s.strip_prefix(collection)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(is_id);
+    if ok {
+        Some(s.to_owned())
+    } else if s.is_empty() {
+        v.add(field, "required");
+        None
+    } else {
+        v.add(field, format!("must be {collection}/{{id}}"));
+        None
+    }
+}
+
+fn party(v: &mut Violations, field: &str, p: Option<&common::Party>) -> Option<Party> {
+    let Some(p) = p else {
+        v.add(field, "required");
+        return None;
+    };
+    let account_id = v.check(
+        format!("{field}.account_id"),
+        identifier(&p.account_id, MAX_ID),
+    );
+    let display_name = v.check(
+        format!("{field}.display_name"),
+        required_text(&p.display_name, MAX_TITLE),
+    );
+    Some(Party {
+        account_id: account_id?,
+        display_name: display_name?,
+    })
+}
+
+/// A contact; `email_required` for an account's contacts.
+pub fn contact(v: &mut Violations, field: &str, c: Option<&common::Contact>) -> Option<Contact> {
+    let Some(c) = c else {
+        v.add(field, "required");
+        return None;
+    };
+    let display_name = v.check(
+        format!("{field}.display_name"),
+        required_text(&c.display_name, MAX_TITLE),
+    );
+    let email = if c.email.is_empty() {
+        Some(None)
+    } else {
+        v.check(format!("{field}.email"), Email::parse(&c.email).map(Some))
+    };
+    let phone = v.check(format!("{field}.phone"), optional_text(&c.phone, MAX_PHONE));
+    let title = v.check(format!("{field}.title"), optional_text(&c.title, MAX_TITLE));
+    Some(Contact {
+        display_name: display_name?,
+        email: email?,
+        phone: phone?,
+        title: title?,
+    })
+}
+
+fn contract(v: &mut Violations, field: &str, c: &pb::ContractReference) -> Option<ContractInput> {
+    let name = resource(
+        v,
+        &format!("{field}.contract"),
+        &c.contract,
+        "contracts",
+        true,
+    );
+    let opportunity = resource(
+        v,
+        &format!("{field}.opportunity"),
+        &c.opportunity,
+        "opportunities",
+        false,
+    );
+    let value = v.check(format!("{field}.value"), money(c.value.as_ref()));
+    let start = v.check(format!("{field}.start_date"), date(c.start_date.as_ref()));
+    let end = v.check(
+        format!("{field}.end_date"),
+        optional_date(c.end_date.as_ref()),
+    );
+    let title = v.check(format!("{field}.title"), optional_text(&c.title, MAX_TITLE));
+    Some(ContractInput {
+        contract: name?,
+        opportunity: opportunity?,
+        value: value?,
+        start_date: start?,
+        end_date: end?,
+        term_months: c.term_months,
+        auto_renew: c.auto_renew,
+        gross_margin_bps: c.gross_margin_bps,
+        title: title?,
+    })
+}
+
+/// An outcome as AddOutcome or OpenAccount gives it.
+pub fn outcome(v: &mut Violations, field: &str, o: &pb::Outcome) -> Option<OutcomeInput> {
+    let goal = v.check(format!("{field}.goal"), required_text(&o.goal, MAX_GOAL));
+    let mut criteria = Some(Vec::with_capacity(o.success_criteria.len()));
+    for (i, c) in o.success_criteria.iter().enumerate() {
+        match required_text(c, MAX_DESCRIPTION) {
+            Ok(c) => {
+                if let Some(list) = criteria.as_mut() {
+                    list.push(c);
+                }
+            }
+            Err(e) => {
+                v.add(format!("{field}.success_criteria[{i}]"), e);
+                criteria = None;
+            }
+        }
+    }
+    let target = v.check(
+        format!("{field}.target_date"),
+        optional_date(o.target_date.as_ref()),
+    );
+    let status = v.check(
+        format!("{field}.status"),
+        optional::<pb::OutcomeStatus, OutcomeStatus>(o.status),
+    );
+    Some(OutcomeInput {
+        goal: goal?,
+        success_criteria: criteria?,
+        target_date: target?,
+        status: status?.unwrap_or(OutcomeStatus::NotStarted),
+        progress_percent: o.progress_percent,
+    })
+}
+
+/// An obligation as AddObligation or OpenAccount gives it.
+pub fn obligation(v: &mut Violations, field: &str, o: &pb::Obligation) -> Option<ObligationInput> {
+    let party = v.check(
+        format!("{field}.party"),
+        required::<pb::ObligationParty, ObligationParty>(o.party),
+    );
+    let kind = v.check(
+        format!("{field}.kind"),
+        required::<common::ObligationKind, ObligationKind>(o.kind),
+    );
+    let description = v.check(
+        format!("{field}.description"),
+        required_text(&o.description, MAX_DESCRIPTION),
+    );
+    let due = v.check(
+        format!("{field}.due_date"),
+        optional_date(o.due_date.as_ref()),
+    );
+    let amount = match o.amount.as_ref() {
+        None => Some(None),
+        Some(m) => v.check(format!("{field}.amount"), money(Some(m)).map(Some)),
+    };
+    let contract = resource(
+        v,
+        &format!("{field}.contract"),
+        &o.contract,
+        "contracts",
+        false,
+    );
+    let external_id = v.check(
+        format!("{field}.external_id"),
+        optional_text(&o.external_id, MAX_ID),
+    );
+    let status = v.check(
+        format!("{field}.status"),
+        optional::<common::ObligationStatus, ObligationStatus>(o.status),
+    );
+    let status_note = v.check(
+        format!("{field}.status_note"),
+        optional_text(&o.status_note, MAX_STATUS_NOTE),
+    );
+    Some(ObligationInput {
+        party: party?,
+        kind: kind?,
+        description: description?,
+        due_date: due?,
+        amount: amount?,
+        contract: contract?,
+        external_id: external_id?,
+        status: status?.unwrap_or(ObligationStatus::Pending),
+        status_note: status_note?,
+    })
+}
+
+fn account_contact(
+    v: &mut Violations,
+    field: &str,
+    c: &pb::AccountContact,
+) -> Option<AccountContact> {
+    let contact = contact(v, &format!("{field}.contact"), c.contact.as_ref());
+    let role = v.check(
+        format!("{field}.role"),
+        required::<pb::ContactRole, ContactRole>(c.role),
+    );
+    Some(AccountContact {
+        contact: contact?,
+        role: role?,
+        primary: c.primary,
+    })
+}
+
+/// Parses every entry of a list, keeping them all only when each parsed.
+fn each<T, U>(
+    v: &mut Violations,
+    field: &str,
+    items: &[T],
+    parse: impl Fn(&mut Violations, &str, &T) -> Option<U>,
+) -> Option<Vec<U>> {
+    let mut out = Some(Vec::with_capacity(items.len()));
+    for (i, item) in items.iter().enumerate() {
+        match parse(v, &format!("{field}[{i}]"), item) {
+            Some(u) => {
+                if let Some(list) = out.as_mut() {
+                    list.push(u);
+                }
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+/// The contacts of an account.
+pub fn contacts(
+    v: &mut Violations,
+    field: &str,
+    items: &[pb::AccountContact],
+) -> Option<Vec<AccountContact>> {
+    each(v, field, items, account_contact)
+}
+
+/// The needs of an account.
+pub fn needs(v: &mut Violations, field: &str, items: &[String]) -> Option<Vec<String>> {
+    each(v, field, items, |v, f, s: &String| {
+        v.check(f.to_owned(), required_text(s, MAX_NEED))
+    })
+}
+
+/// Bounded lists are checked by the domain; this bounds what is parsed first.
+const MAX_PARSED: usize = 5000;
+
+/// OpenAccount's request.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`account.…`).
+pub fn open_account(r: &pb::OpenAccountRequest) -> Result<OpenAccount, Problem> {
+    let Some(a) = r.account.as_ref() else {
+        return Err(Problem::invalid("account", "required"));
+    };
+    let mut v = Violations::new();
+    for (field, len) in [
+        ("account.contracts", a.contracts.len()),
+        ("account.outcomes", a.outcomes.len()),
+        ("account.obligations", a.obligations.len()),
+        ("account.contacts", a.contacts.len()),
+        ("account.needs", a.needs.len()),
+    ] {
+        if len > MAX_PARSED {
+            v.add(field, format!("at most {MAX_PARSED} entries"));
+        }
+    }
+    v.into_result()?;
+    let mut v = Violations::new();
+    let customer = party(&mut v, "account.customer", a.customer.as_ref());
+    let handoff = resource(&mut v, "account.handoff", &a.handoff, "handoffs", true);
+    let manager = v.check(
+        "account.account_manager",
+        identifier(&a.account_manager, MAX_ID),
+    );
+    let salesperson = v.check("account.salesperson", identifier(&a.salesperson, MAX_ID));
+    let start = v.check("account.start_date", optional_date(a.start_date.as_ref()));
+    let contracts = each(&mut v, "account.contracts", &a.contracts, contract);
+    let outcomes = each(&mut v, "account.outcomes", &a.outcomes, outcome);
+    let obligations = each(&mut v, "account.obligations", &a.obligations, obligation);
+    let contacts = contacts(&mut v, "account.contacts", &a.contacts);
+    let needs = needs(&mut v, "account.needs", &a.needs);
+    let notes = v.check("account.notes", optional_text(&a.notes, MAX_NOTES));
+    let (
+        customer,
+        handoff,
+        manager,
+        salesperson,
+        start,
+        contracts,
+        outcomes,
+        obligations,
+        contacts,
+        needs,
+        notes,
+    ) = v.values((
+        customer,
+        handoff,
+        manager,
+        salesperson,
+        start,
+        contracts,
+        outcomes,
+        obligations,
+        contacts,
+        needs,
+        notes,
+    ))?;
+    Ok(OpenAccount {
+        customer,
+        handoff,
+        account_manager: manager,
+        salesperson,
+        start_date: start,
+        contracts,
+        outcomes,
+        obligations,
+        contacts,
+        needs,
+        check_in_cadence_days: a.check_in_cadence_days,
+        notes,
+    })
+}
+
+/// A reason of a status change, 1 to 1000 characters.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field`.
+pub fn reason(field: &str, s: &str) -> Result<String, Problem> {
+    required_text(s, MAX_REASON).map_err(|e| Problem::invalid(field, e))
+}
+
+/// An optional filter value: empty means none.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field`.
+pub fn filter_value(field: &str, s: &str) -> Result<Option<String>, Problem> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    identifier(s, MAX_ID)
+        .map(Some)
+        .map_err(|e| Problem::invalid(field, e))
+}

@@ -1,0 +1,158 @@
+//! Domain values into answers: accounts with their derived figures (contract value, annual
+//! recurring revenue, next check-in, overdue obligations).
+
+use closeloop_kit::convert::{date_to_proto, money_to_proto, timestamp};
+use closeloop_kit::types::Money;
+use closeloop_proto::accounts::v1 as pb;
+use closeloop_proto::common::v1 as common;
+
+use super::enums::wire;
+use crate::app::accounts::Seen;
+use crate::domain::account::{AccountContact, ContractReference, Obligation, Outcome};
+use crate::domain::vocabulary::{Actor, Contact, Party};
+
+fn money(m: Money) -> Option<common::Money> {
+    Some(money_to_proto(m))
+}
+
+fn time(t: Option<i64>) -> Option<prost_types::Timestamp> {
+    t.map(timestamp)
+}
+
+/// An actor on the wire.
+pub fn actor(a: &Actor) -> common::Actor {
+    common::Actor {
+        subject: a.subject.clone(),
+        role: a.role.clone(),
+    }
+}
+
+/// A party on the wire.
+pub fn party(p: &Party) -> common::Party {
+    common::Party {
+        account_id: p.account_id.clone(),
+        display_name: p.display_name.clone(),
+    }
+}
+
+/// A contact on the wire.
+pub fn contact(c: &Contact) -> common::Contact {
+    common::Contact {
+        display_name: c.display_name.clone(),
+        email: c
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default(),
+        phone: c.phone.clone(),
+        title: c.title.clone(),
+    }
+}
+
+fn contract(seen: &Seen<'_>, c: &ContractReference) -> pb::ContractReference {
+    pb::ContractReference {
+        contract: c.contract.clone(),
+        opportunity: c.opportunity.clone(),
+        handoff: c.handoff.clone(),
+        value: money(c.value),
+        start_date: Some(date_to_proto(c.start_date)),
+        end_date: c.end_date.map(date_to_proto),
+        term_months: c.term_months,
+        auto_renew: c.auto_renew,
+        gross_margin_bps: c.gross_margin_bps,
+        title: c.title.clone(),
+        annual_value: money(c.annual_value()),
+        in_force: seen.account.in_force(c, seen.today),
+    }
+}
+
+fn outcome(o: &Outcome) -> pb::Outcome {
+    pb::Outcome {
+        outcome_id: o.id.clone(),
+        goal: o.goal.clone(),
+        success_criteria: o.success_criteria.clone(),
+        target_date: o.target_date.map(date_to_proto),
+        status: wire::<pb::OutcomeStatus, _>(o.status),
+        progress_percent: o.progress_percent,
+        progress_note: o.progress_note.clone(),
+        progress_update_time: time(o.progress_update_time),
+        last_check_in: o.last_check_in.clone(),
+    }
+}
+
+fn obligation(seen: &Seen<'_>, o: &Obligation) -> pb::Obligation {
+    pb::Obligation {
+        obligation_id: o.id.clone(),
+        party: wire::<pb::ObligationParty, _>(o.party),
+        kind: wire::<common::ObligationKind, _>(o.kind),
+        description: o.description.clone(),
+        due_date: o.due_date.map(date_to_proto),
+        amount: o.amount.and_then(money),
+        contract: o.contract.clone(),
+        external_id: o.external_id.clone(),
+        status: wire::<common::ObligationStatus, _>(o.status),
+        status_note: o.status_note.clone(),
+        overdue: o.overdue(seen.today),
+        status_update_time: time(o.status_update_time),
+        status_updated_by: o.status_updated_by.as_ref().map(actor),
+    }
+}
+
+fn account_contact(c: &AccountContact) -> pb::AccountContact {
+    pb::AccountContact {
+        contact: Some(contact(&c.contact)),
+        role: wire::<pb::ContactRole, _>(c.role),
+        primary: c.primary,
+    }
+}
+
+/// An account as the caller sees it today.
+pub fn account(seen: Seen<'_>) -> pb::Account {
+    let a = seen.account;
+    pb::Account {
+        name: a.name(),
+        customer: Some(party(&a.customer)),
+        handoff: a.handoff.clone(),
+        account_manager: a.account_manager.clone(),
+        salesperson: a.salesperson.clone(),
+        status: wire::<pb::AccountStatus, _>(a.status),
+        currency_code: a.currency.as_str().to_owned(),
+        start_date: Some(date_to_proto(a.start_date)),
+        contracts: a.contracts.iter().map(|c| contract(&seen, c)).collect(),
+        contract_value: money(a.contract_value(seen.today)),
+        annual_contract_value: money(a.annual_contract_value(seen.today)),
+        outcomes: a.outcomes.iter().map(outcome).collect(),
+        obligations: a.obligations.iter().map(|o| obligation(&seen, o)).collect(),
+        contacts: a.contacts.iter().map(account_contact).collect(),
+        needs: a.needs.clone(),
+        check_in_cadence_days: a.check_in_cadence_days.unwrap_or(0),
+        last_check_in_time: a.last_check_in.map(|c| timestamp(c.time)),
+        last_satisfaction: a.last_check_in.map_or(0, |c| c.satisfaction),
+        next_check_in_date: a.next_check_in_date(seen.policy).map(date_to_proto),
+        check_in_overdue: a.check_in_overdue(seen.policy, seen.today),
+        open_issue_count: a.open_issue_count,
+        status_reason: a.status_reason.clone(),
+        churn: a.churn.as_ref().map(|c| pb::ChurnRecord {
+            churn_date: Some(date_to_proto(c.churn_date)),
+            reason: wire::<pb::ChurnReason, _>(c.reason),
+            notes: c.notes.clone(),
+        }),
+        status_history: a
+            .status_history
+            .iter()
+            .map(|h| pb::StatusChange {
+                from_status: h.from.map_or(0, wire::<pb::AccountStatus, _>),
+                to_status: wire::<pb::AccountStatus, _>(h.to),
+                reason: h.reason.clone(),
+                churn_reason: h.churn_reason.map_or(0, wire::<pb::ChurnReason, _>),
+                effective_date: Some(date_to_proto(h.effective_date)),
+                actor: Some(actor(&h.actor)),
+                change_time: Some(timestamp(h.time)),
+            })
+            .collect(),
+        notes: a.notes.clone(),
+        create_time: Some(timestamp(a.create_time)),
+        update_time: Some(timestamp(a.update_time)),
+        etag: a.etag(),
+    }
+}

@@ -1,0 +1,252 @@
+//! The stored form of an account: types of its own, apart from the domain's, so that reordering
+//! or renaming something in the domain cannot change what is on disk.
+//!
+//! Format 1: a format byte (`0x01`) then MessagePack with each struct as an array of its fields
+//! in the order written here, and enum values by the names written here. Rules that keep old
+//! rows readable:
+//! - a field is only ever added at the end of its struct, with `#[serde(default)]`: a document
+//!   that stops short of it reads it as its default;
+//! - nothing is removed, reordered, renamed or retyped; such a change is a new format, with
+//!   types of its own and a conversion from this one.
+
+use closeloop_kit::Problem;
+use closeloop_kit::stored::Stored;
+use closeloop_kit::types::{CurrencyCode, Email, Money};
+use closeloop_kit::{stored_enum, stored_struct};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::domain::account as a;
+use crate::domain::vocabulary as v;
+use crate::domain::vocabulary::{
+    AccountStatus, ChurnReason, ContactRole, ObligationKind, ObligationParty, ObligationStatus,
+    OutcomeStatus,
+};
+
+/// The format written now.
+const FORMAT: u8 = 1;
+
+fn encode<S: Stored + Serialize>(domain: &S::Domain) -> Result<Vec<u8>, Problem> {
+    let mut out = vec![FORMAT];
+    rmp_serde::encode::write(&mut out, &S::store(domain)).map_err(Problem::internal)?;
+    Ok(out)
+}
+
+fn decode<S: Stored + DeserializeOwned>(what: &str, body: &[u8]) -> Result<S::Domain, Problem> {
+    match body.split_first() {
+        Some((&FORMAT, rest)) => rmp_serde::from_slice::<S>(rest)
+            .map_err(Problem::internal)?
+            .load(),
+        other => Err(Problem::internal(format!(
+            "stored {what} of unknown format {:?}",
+            other.map(|(f, _)| f)
+        ))),
+    }
+}
+
+/// Encodes an account as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_account(account: &a::Account) -> Result<Vec<u8>, Problem> {
+    encode::<StoredAccount>(account)
+}
+
+/// Decodes a stored account.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_account(body: &[u8]) -> Result<a::Account, Problem> {
+    decode::<StoredAccount>("account", body)
+}
+
+fn unknown(what: &str) -> Problem {
+    Problem::internal(format!("a stored {what} this build does not know"))
+}
+
+/// An account id, as its text.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredAccountId(String);
+
+impl Stored for StoredAccountId {
+    type Domain = v::AccountId;
+    fn store(domain: &v::AccountId) -> Self {
+        StoredAccountId(domain.as_str().to_owned())
+    }
+    fn load(self) -> Result<v::AccountId, Problem> {
+        v::AccountId::parse(&self.0).map_err(|_| unknown("account id"))
+    }
+}
+
+/// A counter of part ids.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredCounter(u64);
+
+impl Stored for StoredCounter {
+    type Domain = u64;
+    fn store(domain: &u64) -> Self {
+        StoredCounter(*domain)
+    }
+    fn load(self) -> Result<u64, Problem> {
+        Ok(self.0)
+    }
+}
+
+stored_struct!(StoredAccount => a::Account {
+    id: StoredAccountId,
+    customer: StoredParty,
+    handoff: String,
+    later_handoffs: Vec<String>,
+    account_manager: String,
+    salesperson: String,
+    status: StoredStatus,
+    currency: CurrencyCode,
+    start_date: Date,
+    contracts: Vec<StoredContract>,
+    outcomes: Vec<StoredOutcome>,
+    obligations: Vec<StoredObligation>,
+    contacts: Vec<StoredAccountContact>,
+    needs: Vec<String>,
+    check_in_cadence_days: Option<i32>,
+    last_check_in: Option<StoredLastCheckIn>,
+    open_issue_count: i32,
+    status_reason: String,
+    churn: Option<StoredChurn>,
+    status_history: Vec<StoredStatusChange>,
+    notes: String,
+    create_time: i64,
+    update_time: i64,
+    version: i64,
+    next_part: StoredCounter,
+});
+
+stored_struct!(StoredMoney => Money { currency: CurrencyCode, minor: i64 });
+
+stored_struct!(StoredParty => v::Party { account_id: String, display_name: String });
+
+stored_struct!(StoredActor => v::Actor { subject: String, role: String });
+
+stored_struct!(StoredContact => v::Contact {
+    display_name: String,
+    email: Option<Email>,
+    phone: String,
+    title: String,
+});
+
+stored_struct!(StoredContract => a::ContractReference {
+    contract: String,
+    opportunity: String,
+    handoff: String,
+    value: StoredMoney,
+    start_date: Date,
+    end_date: Option<Date>,
+    term_months: i32,
+    auto_renew: bool,
+    gross_margin_bps: i32,
+    title: String,
+});
+
+stored_struct!(StoredOutcome => a::Outcome {
+    id: String,
+    goal: String,
+    success_criteria: Vec<String>,
+    target_date: Option<Date>,
+    status: StoredOutcomeStatus,
+    progress_percent: i32,
+    progress_note: String,
+    progress_update_time: Option<i64>,
+    last_check_in: String,
+});
+
+stored_struct!(StoredObligation => a::Obligation {
+    id: String,
+    party: StoredObligationParty,
+    kind: StoredObligationKind,
+    description: String,
+    due_date: Option<Date>,
+    amount: Option<StoredMoney>,
+    contract: String,
+    external_id: String,
+    status: StoredObligationStatus,
+    status_note: String,
+    status_update_time: Option<i64>,
+    status_updated_by: Option<StoredActor>,
+});
+
+stored_struct!(StoredAccountContact => a::AccountContact {
+    contact: StoredContact,
+    role: StoredContactRole,
+    primary: bool,
+});
+
+stored_struct!(StoredChurn => a::ChurnRecord {
+    churn_date: Date,
+    reason: StoredChurnReason,
+    notes: String,
+});
+
+stored_struct!(StoredStatusChange => a::StatusChange {
+    from: Option<StoredStatus>,
+    to: StoredStatus,
+    reason: String,
+    churn_reason: Option<StoredChurnReason>,
+    effective_date: Date,
+    actor: StoredActor,
+    time: i64,
+});
+
+stored_struct!(StoredLastCheckIn => a::LastCheckIn { time: i64, satisfaction: i32 });
+
+stored_enum!(StoredStatus => AccountStatus { Active, AtRisk, Churned });
+stored_enum!(StoredChurnReason => ChurnReason {
+    Price,
+    Competitor,
+    OutcomesNotMet,
+    ServiceQuality,
+    Budget,
+    BusinessChange,
+    NonPayment,
+    Other,
+});
+stored_enum!(StoredObligationParty => ObligationParty { Company, Client });
+stored_enum!(StoredObligationKind => ObligationKind {
+    Deliverable,
+    ServiceLevel,
+    Commitment,
+    Payment,
+    Access,
+    Communication,
+    Data,
+    Resources,
+    Approval,
+    Other,
+});
+stored_enum!(StoredObligationStatus => ObligationStatus {
+    Pending,
+    InProgress,
+    AtRisk,
+    Delivered,
+    Fulfilled,
+    Missed,
+    Waived,
+    Cancelled,
+});
+stored_enum!(StoredOutcomeStatus => OutcomeStatus {
+    NotStarted,
+    OnTrack,
+    OffTrack,
+    Achieved,
+    NotAchieved,
+});
+stored_enum!(StoredContactRole => ContactRole {
+    DayToDay,
+    Billing,
+    ExecutiveSponsor,
+    DecisionMaker,
+    Technical,
+    User,
+    Other,
+});

@@ -1,0 +1,192 @@
+//! Who may call what, as the proto's authorization table says: every role against every served
+//! AccountService method, one test per method (one row of [`TABLE`]).
+//!
+//! - A role the row does not list gets PERMISSION_DENIED before the account is looked at: on an
+//!   account the method accepts (which it must leave unchanged) and on a name that does not
+//!   exist.
+//! - A listed role succeeds; an `account_manager` or `sales_rep` does so on an account it
+//!   manages or sold.
+//! - An `account_manager` or `sales_rep` on an account it does not manage or did not sell gets
+//!   NOT_FOUND, as if it did not exist.
+
+use closeloop_kit::Role;
+use closeloop_proto::accounts::v1 as pb;
+use tonic::{Code, Status};
+
+use crate::helpers::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rpc {
+    OpenAccount,
+    GetAccount,
+    ListAccounts,
+    MarkAccountAtRisk,
+    MarkAccountChurned,
+    ReactivateAccount,
+}
+
+use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
+
+const EVERYONE: &[Role] = &[
+    SalesRep,
+    SalesManager,
+    Finance,
+    AccountManager,
+    Operations,
+    Service,
+];
+
+/// The authorization comment above `service AccountService`, for the served methods.
+const TABLE: &[(Rpc, &[Role])] = &[
+    (Rpc::OpenAccount, &[Service]),
+    (Rpc::GetAccount, EVERYONE),
+    (Rpc::ListAccounts, EVERYONE),
+    (Rpc::MarkAccountAtRisk, &[AccountManager]),
+    (Rpc::MarkAccountChurned, &[AccountManager]),
+    (Rpc::ReactivateAccount, &[AccountManager]),
+];
+
+/// The subject a role calls as: the accounts' own manager and salesperson.
+fn subject(role: Role) -> &'static str {
+    match role {
+        AccountManager => AM,
+        SalesRep => REP,
+        _ => "someone",
+    }
+}
+
+const MISSING: &str = "accounts/0190f0f0-0000-7000-8000-000000000000";
+
+/// An account the method accepts, opened for `customer`.
+async fn prepared(app: &TestApp, rpc: Rpc, customer: &str) -> pb::Account {
+    let a = app.open(customer, &format!("h-{customer}")).await;
+    if rpc == Rpc::ReactivateAccount {
+        return app
+            .am()
+            .mark_account_at_risk(pb::MarkAccountAtRiskRequest {
+                name: a.name,
+                reason: "Sponsor left".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+    }
+    a
+}
+
+async fn call(
+    app: &TestApp,
+    rpc: Rpc,
+    mut c: Accounts,
+    name: &str,
+    customer: &str,
+) -> Result<(), Status> {
+    match rpc {
+        Rpc::OpenAccount => {
+            c.open_account(open_request(app, customer, &format!("new-{customer}")))
+                .await?;
+        }
+        Rpc::GetAccount => {
+            c.get_account(pb::GetAccountRequest { name: name.into() })
+                .await?;
+        }
+        Rpc::ListAccounts => {
+            c.list_accounts(pb::ListAccountsRequest::default()).await?;
+        }
+        Rpc::MarkAccountAtRisk => {
+            c.mark_account_at_risk(pb::MarkAccountAtRiskRequest {
+                name: name.into(),
+                reason: "Sponsor left".into(),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::MarkAccountChurned => {
+            c.mark_account_churned(pb::MarkAccountChurnedRequest {
+                name: name.into(),
+                churn_reason: pb::ChurnReason::Budget as i32,
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::ReactivateAccount => {
+            c.reactivate_account(pb::ReactivateAccountRequest {
+                name: name.into(),
+                reason: "Recovered".into(),
+                ..Default::default()
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn row(rpc: Rpc) {
+    let app = TestApp::spawn().await;
+    let listed = TABLE.iter().find(|(r, _)| *r == rpc).unwrap().1;
+    for (i, &role) in EVERYONE.iter().enumerate() {
+        let customer = format!("c{i}");
+        let a = prepared(&app, rpc, &customer).await;
+        let client = app.client(subject(role), &[role]);
+        let got = call(&app, rpc, client.clone(), &a.name, &format!("x{i}")).await;
+        if listed.contains(&role) {
+            got.unwrap_or_else(|s| panic!("{rpc:?} as {role:?}: {s:?}"));
+            if matches!(role, AccountManager | SalesRep) && rpc != Rpc::ListAccounts {
+                // Not its own: as if it did not exist.
+                let stranger = app.client("stranger", &[role]);
+                let b = prepared(&app, rpc, &format!("s{i}")).await;
+                let status = call(&app, rpc, stranger, &b.name, &format!("y{i}"))
+                    .await
+                    .unwrap_err();
+                assert_not_found(&status, "closeloop.accounts.v1.Account", &b.name);
+            }
+        } else {
+            let status = got.unwrap_err();
+            assert_eq!(status.code(), Code::PermissionDenied, "{rpc:?} as {role:?}");
+            let status = call(&app, rpc, client, MISSING, &format!("z{i}"))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::PermissionDenied, "{rpc:?} as {role:?}");
+            let unchanged = app
+                .sales_manager()
+                .get_account(pb::GetAccountRequest {
+                    name: a.name.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(unchanged.etag, a.etag, "{rpc:?} as {role:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_account() {
+    row(Rpc::OpenAccount).await;
+}
+
+#[tokio::test]
+async fn get_account() {
+    row(Rpc::GetAccount).await;
+}
+
+#[tokio::test]
+async fn list_accounts() {
+    row(Rpc::ListAccounts).await;
+}
+
+#[tokio::test]
+async fn mark_account_at_risk() {
+    row(Rpc::MarkAccountAtRisk).await;
+}
+
+#[tokio::test]
+async fn mark_account_churned() {
+    row(Rpc::MarkAccountChurned).await;
+}
+
+#[tokio::test]
+async fn reactivate_account() {
+    row(Rpc::ReactivateAccount).await;
+}

@@ -1,0 +1,7 @@
+//! The account-management API over real gRPC, on SQLite or, with
+//! `CLOSELOOP_TEST_DATABASE_URL`, PostgreSQL.
+
+mod access;
+mod accounts;
+mod helpers;
+mod moves;
