@@ -11,6 +11,7 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+pub mod peers;
 pub mod store;
 
 use closeloop_kit::host::{Context, HostError, ServiceDef};
@@ -84,6 +85,9 @@ referral_close_days = 90
 async fn routes(context: Context) -> Result<Routes, HostError> {
     let policy: Policy = context.settings()?;
     let pages = PageTokens::load(context.db()).await?;
+    let payments = context
+        .peer("contracts")?
+        .map(|(channel, credentials)| peers::Payments::new(channel, credentials));
     let app = App {
         store: Store::new(context.db().clone()),
         policy,
@@ -91,6 +95,7 @@ async fn routes(context: Context) -> Result<Routes, HostError> {
         clock: context.clock(),
         // The subject of the tokens the service itself sends (ServiceDef::service_name).
         service_subject: format!("closeloop-{NAME}"),
+        payments,
     };
     let max = context.max_message_bytes();
     let api = api::Api::new(app, pages, max);

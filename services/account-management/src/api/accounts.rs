@@ -291,16 +291,30 @@ impl AccountService for Api {
 
     async fn get_account_health(
         &self,
-        _request: Request<pb::GetAccountHealthRequest>,
+        request: Request<pb::GetAccountHealthRequest>,
     ) -> Answer<pb::AccountHealth> {
-        Err(not_served("GetAccountHealth"))
+        let principal = reader(&request, Action::GetAccountHealth)?;
+        let id = requests::account_id("name", &request.get_ref().name)?;
+        let health = self
+            .app
+            .account_health(&principal, &id)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::health(&health)))
     }
 
     async fn get_customer_lifetime_value(
         &self,
-        _request: Request<pb::GetCustomerLifetimeValueRequest>,
+        request: Request<pb::GetCustomerLifetimeValueRequest>,
     ) -> Answer<pb::CustomerLifetimeValue> {
-        Err(not_served("GetCustomerLifetimeValue"))
+        let principal = reader(&request, Action::GetCustomerLifetimeValue)?;
+        let id = requests::account_id("name", &request.get_ref().name)?;
+        let value = self
+            .app
+            .customer_lifetime_value(&principal, &id)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::lifetime_value(&value)))
     }
 
     async fn identify_expansion(

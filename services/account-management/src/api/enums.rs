@@ -7,8 +7,8 @@ use closeloop_proto::accounts::v1 as pb;
 use closeloop_proto::common::v1 as common;
 
 use crate::domain::vocabulary::{
-    AccountStatus, ChurnReason, ContactRole, ObligationKind, ObligationParty, ObligationStatus,
-    OutcomeStatus,
+    AccountStatus, ChurnReason, ContactRole, HealthBand, HealthFactorKind, ObligationKind,
+    ObligationParty, ObligationStatus, OutcomeStatus,
 };
 
 enum_map!(AccountStatus => pb::AccountStatus {
@@ -70,6 +70,16 @@ enum_map!(ContactRole => pb::ContactRole {
     Technical => Technical,
     User => User,
     Other => Other,
+});
+
+enum_map!(HealthBand => pb::HealthBand { Green => Green, Yellow => Yellow, Red => Red });
+
+enum_map!(HealthFactorKind => pb::HealthFactorKind {
+    SatisfactionTrend => SatisfactionTrend,
+    CheckInRecency => CheckInRecency,
+    OutcomeProgress => OutcomeProgress,
+    OpenIssues => OpenIssues,
+    PaymentStanding => PaymentStanding,
 });
 
 /// The wire value of a domain enum `D` through its proto enum `P`.

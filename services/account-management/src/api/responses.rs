@@ -9,7 +9,9 @@ use closeloop_proto::common::v1 as common;
 use super::enums::wire;
 use crate::app::accounts::Seen;
 use crate::domain::account::{AccountContact, ContractReference, Obligation, Outcome};
-use crate::domain::vocabulary::{Actor, Contact, Party};
+use crate::domain::health::{AccountHealth, PaymentStanding};
+use crate::domain::lifetime_value::LifetimeValue;
+use crate::domain::vocabulary::{AccountId, Actor, Contact, Party, account_name};
 
 fn money(m: Money) -> Option<common::Money> {
     Some(money_to_proto(m))
@@ -154,5 +156,72 @@ pub fn account(seen: Seen<'_>) -> pb::Account {
         create_time: Some(timestamp(a.create_time)),
         update_time: Some(timestamp(a.update_time)),
         etag: a.etag(),
+    }
+}
+
+fn standing(s: &PaymentStanding) -> pb::PaymentStanding {
+    let m = |minor: i64| money(Money::new(s.currency, minor));
+    pb::PaymentStanding {
+        paid_to_date: m(s.paid_to_date),
+        outstanding: m(s.outstanding),
+        overdue: m(s.overdue),
+        next_due_date: s.next_due_date.map(date_to_proto),
+        next_due_amount: m(s.next_due_amount),
+        read_time: Some(timestamp(s.read_time)),
+    }
+}
+
+fn name(id: &AccountId) -> String {
+    account_name(id)
+}
+
+/// An account's health.
+pub fn health(h: &AccountHealth) -> pb::AccountHealth {
+    pb::AccountHealth {
+        account: name(&h.account),
+        score: h.score,
+        band: wire::<pb::HealthBand, _>(h.band),
+        factors: h
+            .factors
+            .iter()
+            .map(|f| pb::HealthFactor {
+                factor: wire::<pb::HealthFactorKind, _>(f.kind),
+                available: f.available,
+                score: f.score,
+                weight_percent: f.weight_percent,
+                applied_weight_bps: f.applied_weight_bps,
+                contribution: f.contribution,
+                explanation: f.explanation.clone(),
+            })
+            .collect(),
+        payment_data_unavailable: h.payment_data_unavailable,
+        payment_standing: h.payment_standing.as_ref().map(standing),
+        account_status: wire::<pb::AccountStatus, _>(h.account_status),
+        compute_time: Some(timestamp(h.compute_time)),
+    }
+}
+
+/// A customer's lifetime value.
+pub fn lifetime_value(v: &LifetimeValue) -> pb::CustomerLifetimeValue {
+    pb::CustomerLifetimeValue {
+        account: name(&v.account),
+        currency_code: v.currency.as_str().to_owned(),
+        realised_revenue: money(v.realised_revenue),
+        realised_revenue_estimated: v.realised_revenue_estimated,
+        expected_annual_revenue: money(v.expected_annual_revenue),
+        gross_margin_bps: v.gross_margin_bps,
+        gross_margin_default_used: v.gross_margin_default_used,
+        annual_churn_rate_bps: v.annual_churn_rate_bps,
+        churn_rate_default_used: v.churn_rate_default_used,
+        expected_lifetime_years: v.expected_lifetime_years,
+        tenure_years: v.tenure_years,
+        realised_gross_profit: money(v.realised_gross_profit),
+        expected_future_gross_profit: money(v.expected_future_gross_profit),
+        lifetime_value: money(v.lifetime_value),
+        formula: v.formula.to_owned(),
+        payment_data_unavailable: v.payment_data_unavailable,
+        payment_standing: v.payment_standing.as_ref().map(standing),
+        notes: v.notes.clone(),
+        compute_time: Some(timestamp(v.compute_time)),
     }
 }

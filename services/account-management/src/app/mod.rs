@@ -2,11 +2,13 @@
 //! reads is the service's.
 
 pub mod accounts;
+pub mod reports;
 
 use closeloop_kit::outbox::Outbox;
 use closeloop_kit::time::Clock;
 
 use crate::domain::policy::Policy;
+use crate::peers::Payments;
 use crate::store::Store;
 
 /// The account-management application: store, rules, outbox and clock.
@@ -18,4 +20,6 @@ pub struct App {
     pub clock: Clock,
     /// The service's own subject: the actor of what it does by itself.
     pub service_subject: String,
+    /// contracts-and-payments, when configured (peer "contracts").
+    pub payments: Option<Payments>,
 }

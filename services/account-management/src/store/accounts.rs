@@ -251,4 +251,17 @@ impl Store {
             .map(|r| document::decode_account(&r.try_get::<Vec<u8>, _>(0)?))
             .collect()
     }
+
+    /// Every account, for the portfolio's churn rate.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn all_accounts(&self) -> Result<Vec<Account>, Problem> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT body FROM accounts ORDER BY id")
+            .fetch_all(self.db().reads())
+            .await?;
+        rows.iter()
+            .map(|(body,)| document::decode_account(body))
+            .collect()
+    }
 }

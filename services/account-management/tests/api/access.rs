@@ -23,6 +23,8 @@ enum Rpc {
     MarkAccountAtRisk,
     MarkAccountChurned,
     ReactivateAccount,
+    GetAccountHealth,
+    GetCustomerLifetimeValue,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -44,7 +46,12 @@ const TABLE: &[(Rpc, &[Role])] = &[
     (Rpc::MarkAccountAtRisk, &[AccountManager]),
     (Rpc::MarkAccountChurned, &[AccountManager]),
     (Rpc::ReactivateAccount, &[AccountManager]),
+    (Rpc::GetAccountHealth, READERS),
+    (Rpc::GetCustomerLifetimeValue, READERS),
 ];
+
+/// Every role but `operations`, which reads only accounts and operations updates.
+const READERS: &[Role] = &[SalesRep, SalesManager, Finance, AccountManager, Service];
 
 /// The subject a role calls as: the accounts' own manager and salesperson.
 fn subject(role: Role) -> &'static str {
@@ -115,6 +122,16 @@ async fn call(
                 name: name.into(),
                 reason: "Recovered".into(),
                 ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::GetAccountHealth => {
+            c.get_account_health(pb::GetAccountHealthRequest { name: name.into() })
+                .await?;
+        }
+        Rpc::GetCustomerLifetimeValue => {
+            c.get_customer_lifetime_value(pb::GetCustomerLifetimeValueRequest {
+                name: name.into(),
             })
             .await?;
         }
@@ -189,4 +206,14 @@ async fn mark_account_churned() {
 #[tokio::test]
 async fn reactivate_account() {
     row(Rpc::ReactivateAccount).await;
+}
+
+#[tokio::test]
+async fn get_account_health() {
+    row(Rpc::GetAccountHealth).await;
+}
+
+#[tokio::test]
+async fn get_customer_lifetime_value() {
+    row(Rpc::GetCustomerLifetimeValue).await;
 }

@@ -3,5 +3,6 @@
 
 mod access;
 mod accounts;
+mod health;
 mod helpers;
 mod moves;

@@ -1,0 +1,89 @@
+//! What is computed on demand: an account's health and its customer's lifetime value. The
+//! payment standing is read from contracts-and-payments first, outside any transaction; when it
+//! cannot be read, both still answer, saying so.
+
+use closeloop_kit::{Principal, Problem};
+
+use super::App;
+use crate::domain::access::Action;
+use crate::domain::health::{AccountHealth, HealthInputs, PaymentData, compute_health};
+use crate::domain::lifetime_value::{
+    LifetimeValue, annual_churn_rate, churn_counts, lifetime_value,
+};
+use crate::domain::vocabulary::AccountId;
+use crate::peers;
+
+impl App {
+    async fn payment_data(
+        &self,
+        account_id: &str,
+        currency: closeloop_kit::types::CurrencyCode,
+    ) -> PaymentData {
+        match &self.payments {
+            Some(p) => {
+                p.standing(account_id, currency, self.clock.now_micros())
+                    .await
+            }
+            None => peers::not_configured(),
+        }
+    }
+
+    /// GetAccountHealth: the account's health now.
+    ///
+    /// # Errors
+    /// PERMISSION_DENIED for a role that may not read health; NOT_FOUND when the account does
+    /// not exist or the caller may not read it; database errors. Never for payment data.
+    pub async fn account_health(
+        &self,
+        principal: &Principal,
+        id: &AccountId,
+    ) -> Result<AccountHealth, Problem> {
+        let account = self
+            .read_account(principal, Action::GetAccountHealth, id)
+            .await?;
+        let payment = self
+            .payment_data(&account.customer.account_id, account.currency)
+            .await;
+        // Check-ins and operations updates are not recorded by this build (RecordCheckIn and
+        // PostOperationsUpdate are not served), so an account has none of either.
+        let inputs = HealthInputs {
+            recent_check_ins: &[],
+            open_issues: &[],
+            payment: &payment,
+        };
+        Ok(compute_health(
+            &account,
+            inputs,
+            &self.policy,
+            self.clock.now_micros(),
+        ))
+    }
+
+    /// GetCustomerLifetimeValue: the customer's lifetime value now, with the portfolio's churn
+    /// rate over the trailing 12 months.
+    ///
+    /// # Errors
+    /// As [`App::account_health`].
+    pub async fn customer_lifetime_value(
+        &self,
+        principal: &Principal,
+        id: &AccountId,
+    ) -> Result<LifetimeValue, Problem> {
+        let account = self
+            .read_account(principal, Action::GetCustomerLifetimeValue, id)
+            .await?;
+        let today = self.clock.today();
+        let portfolio = self.store.all_accounts().await?;
+        let churn = annual_churn_rate(churn_counts(portfolio.iter(), today), &self.policy);
+        let payment = self
+            .payment_data(&account.customer.account_id, account.currency)
+            .await;
+        Ok(lifetime_value(
+            &account,
+            &payment,
+            churn,
+            &self.policy,
+            self.clock.now_micros(),
+        ))
+    }
+}
