@@ -3,7 +3,7 @@
 
 use closeloop_kit::convert::optional_date;
 use closeloop_kit::types::optional_text;
-use closeloop_kit::{Violations, rpc};
+use closeloop_kit::{Problem, Violations, rpc};
 use closeloop_proto::accounts::v1 as pb;
 use closeloop_proto::accounts::v1::account_service_server::AccountService;
 use tonic::{Request, Response, Status};
@@ -211,8 +211,26 @@ impl AccountService for Api {
         Err(not_served("UpdateAccount"))
     }
 
-    async fn add_outcome(&self, _request: Request<pb::AddOutcomeRequest>) -> Answer<pb::Account> {
-        Err(not_served("AddOutcome"))
+    async fn add_outcome(&self, request: Request<pb::AddOutcomeRequest>) -> Answer<pb::Account> {
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::AddOutcome, "name", &r.name, &r.etag)?;
+        let Some(o) = r.outcome.as_ref() else {
+            return Err(Problem::invalid("outcome", "required").into_status());
+        };
+        let mut v = Violations::new();
+        let outcome = requests::outcome(&mut v, "outcome", o);
+        let outcome = v.values((outcome,))?.0;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, _by, now| a.add_outcome(outcome, now).map(|_| ()),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
     }
 
     async fn update_outcome(
@@ -224,9 +242,27 @@ impl AccountService for Api {
 
     async fn add_obligation(
         &self,
-        _request: Request<pb::AddObligationRequest>,
+        request: Request<pb::AddObligationRequest>,
     ) -> Answer<pb::Account> {
-        Err(not_served("AddObligation"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::AddObligation, "name", &r.name, &r.etag)?;
+        let Some(o) = r.obligation.as_ref() else {
+            return Err(Problem::invalid("obligation", "required").into_status());
+        };
+        let mut v = Violations::new();
+        let obligation = requests::obligation(&mut v, "obligation", o);
+        let obligation = v.values((obligation,))?.0;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, by, now| a.add_obligation(by, obligation, now).map(|_| ()),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
     }
 
     async fn update_obligation(

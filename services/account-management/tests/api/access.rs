@@ -25,6 +25,8 @@ enum Rpc {
     ReactivateAccount,
     GetAccountHealth,
     GetCustomerLifetimeValue,
+    AddOutcome,
+    AddObligation,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -48,6 +50,8 @@ const TABLE: &[(Rpc, &[Role])] = &[
     (Rpc::ReactivateAccount, &[AccountManager]),
     (Rpc::GetAccountHealth, READERS),
     (Rpc::GetCustomerLifetimeValue, READERS),
+    (Rpc::AddOutcome, &[AccountManager]),
+    (Rpc::AddObligation, &[AccountManager]),
 ];
 
 /// Every role but `operations`, which reads only accounts and operations updates.
@@ -128,6 +132,22 @@ async fn call(
         Rpc::GetAccountHealth => {
             c.get_account_health(pb::GetAccountHealthRequest { name: name.into() })
                 .await?;
+        }
+        Rpc::AddOutcome => {
+            c.add_outcome(pb::AddOutcomeRequest {
+                name: name.into(),
+                outcome: Some(outcome()),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::AddObligation => {
+            c.add_obligation(pb::AddObligationRequest {
+                name: name.into(),
+                obligation: Some(obligation()),
+                ..Default::default()
+            })
+            .await?;
         }
         Rpc::GetCustomerLifetimeValue => {
             c.get_customer_lifetime_value(pb::GetCustomerLifetimeValueRequest {
@@ -216,4 +236,14 @@ async fn get_account_health() {
 #[tokio::test]
 async fn get_customer_lifetime_value() {
     row(Rpc::GetCustomerLifetimeValue).await;
+}
+
+#[tokio::test]
+async fn add_outcome() {
+    row(Rpc::AddOutcome).await;
+}
+
+#[tokio::test]
+async fn add_obligation() {
+    row(Rpc::AddObligation).await;
 }

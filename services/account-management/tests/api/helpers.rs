@@ -160,3 +160,23 @@ pub fn open_request(app: &TestApp, customer: &str, handoff: &str) -> pb::OpenAcc
         request_id: format!("open-account-{handoff}"),
     }
 }
+
+/// An outcome to add.
+pub fn outcome() -> pb::Outcome {
+    pb::Outcome {
+        goal: "Automate month-end close".into(),
+        success_criteria: vec!["close in 3 days".into()],
+        progress_percent: 10,
+        ..Default::default()
+    }
+}
+
+/// A client obligation to add.
+pub fn obligation() -> pb::Obligation {
+    pb::Obligation {
+        party: pb::ObligationParty::Client as i32,
+        kind: common::ObligationKind::Access as i32,
+        description: "VPN access for the integration team".into(),
+        ..Default::default()
+    }
+}

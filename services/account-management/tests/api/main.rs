@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod edits;
 mod health;
 mod helpers;
 mod moves;
