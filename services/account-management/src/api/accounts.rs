@@ -206,9 +206,35 @@ impl AccountService for Api {
 
     async fn update_account(
         &self,
-        _request: Request<pb::UpdateAccountRequest>,
+        request: Request<pb::UpdateAccountRequest>,
     ) -> Answer<pb::Account> {
-        Err(not_served("UpdateAccount"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let Some(a) = r.account.as_ref() else {
+            return Err(Problem::invalid("account", "required").into_status());
+        };
+        let target = target(
+            &call,
+            Action::UpdateAccount,
+            "account.name",
+            &a.name,
+            &a.etag,
+        )?;
+        let paths = closeloop_kit::convert::update_mask(
+            r.update_mask.as_ref(),
+            requests::ACCOUNT_UPDATABLE,
+        )?;
+        let patch = requests::account_patch(a, &paths)?;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |acc, by, now| acc.update(by, patch, now).map(|_| ()),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
     }
 
     async fn add_outcome(&self, request: Request<pb::AddOutcomeRequest>) -> Answer<pb::Account> {
@@ -235,9 +261,30 @@ impl AccountService for Api {
 
     async fn update_outcome(
         &self,
-        _request: Request<pb::UpdateOutcomeRequest>,
+        request: Request<pb::UpdateOutcomeRequest>,
     ) -> Answer<pb::Account> {
-        Err(not_served("UpdateOutcome"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::UpdateOutcome, "name", &r.name, &r.etag)?;
+        let Some(o) = r.outcome.as_ref() else {
+            return Err(Problem::invalid("outcome", "required").into_status());
+        };
+        let id = requests::part_id("outcome.outcome_id", &o.outcome_id)?;
+        let paths = closeloop_kit::convert::update_mask(
+            r.update_mask.as_ref(),
+            requests::OUTCOME_UPDATABLE,
+        )?;
+        let patch = requests::outcome_patch(o, &paths)?;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, _by, now| a.update_outcome(&id, patch, now),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
     }
 
     async fn add_obligation(
@@ -267,9 +314,30 @@ impl AccountService for Api {
 
     async fn update_obligation(
         &self,
-        _request: Request<pb::UpdateObligationRequest>,
+        request: Request<pb::UpdateObligationRequest>,
     ) -> Answer<pb::Account> {
-        Err(not_served("UpdateObligation"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::UpdateObligation, "name", &r.name, &r.etag)?;
+        let Some(o) = r.obligation.as_ref() else {
+            return Err(Problem::invalid("obligation", "required").into_status());
+        };
+        let id = requests::part_id("obligation.obligation_id", &o.obligation_id)?;
+        let paths = closeloop_kit::convert::update_mask(
+            r.update_mask.as_ref(),
+            requests::OBLIGATION_UPDATABLE,
+        )?;
+        let patch = requests::obligation_patch(o, &paths)?;
+        let updated = self
+            .app
+            .change_account(
+                target,
+                |a, by, now| a.update_obligation(by, &id, patch, now),
+                account_answer,
+            )
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(updated))
     }
 
     async fn record_check_in(

@@ -10,6 +10,7 @@ use closeloop_proto::common::v1 as common;
 
 use super::enums::{optional, required};
 use crate::domain::account::{AccountContact, ContractInput, ObligationInput, OutcomeInput};
+use crate::domain::edit::{AccountPatch, ObligationPatch, OutcomePatch};
 use crate::domain::limits::{
     MAX_DESCRIPTION, MAX_GOAL, MAX_ID, MAX_NEED, MAX_NOTES, MAX_PHONE, MAX_RESOURCE_NAME,
     MAX_STATUS_NOTE, MAX_TITLE,
@@ -396,4 +397,201 @@ pub fn filter_value(field: &str, s: &str) -> Result<Option<String>, Problem> {
     identifier(s, MAX_ID)
         .map(Some)
         .map_err(|e| Problem::invalid(field, e))
+}
+
+/// Paths UpdateAccount's `update_mask` may name.
+pub const ACCOUNT_UPDATABLE: &[&str] = &[
+    "customer.display_name",
+    "account_manager",
+    "salesperson",
+    "start_date",
+    "contracts",
+    "contacts",
+    "needs",
+    "check_in_cadence_days",
+    "notes",
+];
+
+/// Paths UpdateOutcome's `update_mask` may name.
+pub const OUTCOME_UPDATABLE: &[&str] = &[
+    "goal",
+    "success_criteria",
+    "target_date",
+    "status",
+    "progress_percent",
+];
+
+/// Paths UpdateObligation's `update_mask` may name (not `party` nor `kind`).
+pub const OBLIGATION_UPDATABLE: &[&str] = &[
+    "description",
+    "due_date",
+    "amount",
+    "contract",
+    "external_id",
+    "status",
+    "status_note",
+];
+
+/// UpdateAccount's new values of the fields `paths` names.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`account.…`).
+pub fn account_patch(a: &pb::Account, paths: &[&str]) -> Result<AccountPatch, Problem> {
+    let wants = |p: &str| paths.contains(&p);
+    let mut v = Violations::new();
+    for (path, field, len) in [
+        ("contracts", "account.contracts", a.contracts.len()),
+        ("contacts", "account.contacts", a.contacts.len()),
+        ("needs", "account.needs", a.needs.len()),
+    ] {
+        if wants(path) && len > MAX_PARSED {
+            v.add(field, format!("at most {MAX_PARSED} entries"));
+        }
+    }
+    v.into_result()?;
+    let mut v = Violations::new();
+    let mut patch = AccountPatch::default();
+    if wants("customer.display_name") {
+        let name = a.customer.as_ref().map_or("", |c| c.display_name.as_str());
+        patch.customer_display_name = v.check(
+            "account.customer.display_name",
+            required_text(name, MAX_TITLE),
+        );
+    }
+    if wants("account_manager") {
+        patch.account_manager = v.check(
+            "account.account_manager",
+            identifier(&a.account_manager, MAX_ID),
+        );
+    }
+    if wants("salesperson") {
+        patch.salesperson = v.check("account.salesperson", identifier(&a.salesperson, MAX_ID));
+    }
+    if wants("start_date") {
+        patch.start_date = v.check("account.start_date", optional_date(a.start_date.as_ref()));
+    }
+    if wants("contracts") {
+        patch.contracts = each(&mut v, "account.contracts", &a.contracts, contract);
+    }
+    if wants("contacts") {
+        patch.contacts = contacts(&mut v, "account.contacts", &a.contacts);
+    }
+    if wants("needs") {
+        patch.needs = needs(&mut v, "account.needs", &a.needs);
+    }
+    if wants("check_in_cadence_days") {
+        patch.check_in_cadence_days = Some(a.check_in_cadence_days);
+    }
+    if wants("notes") {
+        patch.notes = v.check("account.notes", optional_text(&a.notes, MAX_NOTES));
+    }
+    v.into_result()?;
+    Ok(patch)
+}
+
+/// UpdateOutcome's new values of the fields `paths` names.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`outcome.…`).
+pub fn outcome_patch(o: &pb::Outcome, paths: &[&str]) -> Result<OutcomePatch, Problem> {
+    let wants = |p: &str| paths.contains(&p);
+    let mut v = Violations::new();
+    let mut patch = OutcomePatch::default();
+    if wants("goal") {
+        patch.goal = v.check("outcome.goal", required_text(&o.goal, MAX_GOAL));
+    }
+    if wants("success_criteria") {
+        if o.success_criteria.len() > MAX_PARSED {
+            v.add(
+                "outcome.success_criteria",
+                format!("at most {MAX_PARSED} entries"),
+            );
+        } else {
+            patch.success_criteria = each(
+                &mut v,
+                "outcome.success_criteria",
+                &o.success_criteria,
+                |v, f, s: &String| v.check(f.to_owned(), required_text(s, MAX_DESCRIPTION)),
+            );
+        }
+    }
+    if wants("target_date") {
+        patch.target_date = v.check("outcome.target_date", optional_date(o.target_date.as_ref()));
+    }
+    if wants("status") {
+        patch.status = v.check(
+            "outcome.status",
+            required::<pb::OutcomeStatus, OutcomeStatus>(o.status),
+        );
+    }
+    if wants("progress_percent") {
+        patch.progress_percent = Some(o.progress_percent);
+    }
+    v.into_result()?;
+    Ok(patch)
+}
+
+/// UpdateObligation's new values of the fields `paths` names.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`obligation.…`).
+pub fn obligation_patch(o: &pb::Obligation, paths: &[&str]) -> Result<ObligationPatch, Problem> {
+    let wants = |p: &str| paths.contains(&p);
+    let mut v = Violations::new();
+    let mut patch = ObligationPatch::default();
+    if wants("description") {
+        patch.description = v.check(
+            "obligation.description",
+            required_text(&o.description, MAX_DESCRIPTION),
+        );
+    }
+    if wants("due_date") {
+        patch.due_date = v.check("obligation.due_date", optional_date(o.due_date.as_ref()));
+    }
+    if wants("amount") {
+        patch.amount = match o.amount.as_ref() {
+            None => Some(None),
+            Some(m) => v.check("obligation.amount", money(Some(m)).map(Some)),
+        };
+    }
+    if wants("contract") {
+        patch.contract = resource(
+            &mut v,
+            "obligation.contract",
+            &o.contract,
+            "contracts",
+            false,
+        );
+    }
+    if wants("external_id") {
+        patch.external_id = v.check(
+            "obligation.external_id",
+            optional_text(&o.external_id, MAX_ID),
+        );
+    }
+    if wants("status") {
+        patch.status = v.check(
+            "obligation.status",
+            required::<common::ObligationStatus, ObligationStatus>(o.status),
+        );
+    }
+    if wants("status_note") {
+        patch.status_note = v.check(
+            "obligation.status_note",
+            optional_text(&o.status_note, MAX_STATUS_NOTE),
+        );
+    }
+    v.into_result()?;
+    Ok(patch)
+}
+
+/// The id of an outcome or obligation of the account.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field` when empty or malformed.
+pub fn part_id(field: &str, id: &str) -> Result<String, Problem> {
+    if id.is_empty() {
+        return Err(Problem::invalid(field, "required"));
+    }
+    identifier(id, MAX_ID).map_err(|e| Problem::invalid(field, e))
 }

@@ -27,6 +27,9 @@ enum Rpc {
     GetCustomerLifetimeValue,
     AddOutcome,
     AddObligation,
+    UpdateAccount,
+    UpdateOutcome,
+    UpdateObligation,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -52,6 +55,9 @@ const TABLE: &[(Rpc, &[Role])] = &[
     (Rpc::GetCustomerLifetimeValue, READERS),
     (Rpc::AddOutcome, &[AccountManager]),
     (Rpc::AddObligation, &[AccountManager]),
+    (Rpc::UpdateAccount, &[AccountManager, SalesManager]),
+    (Rpc::UpdateOutcome, &[AccountManager]),
+    (Rpc::UpdateObligation, &[AccountManager]),
 ];
 
 /// Every role but `operations`, which reads only accounts and operations updates.
@@ -84,6 +90,31 @@ async fn prepared(app: &TestApp, rpc: Rpc, customer: &str) -> pb::Account {
             .into_inner();
     }
     a
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+    })
+}
+
+/// The first outcome and obligation ids of the account `name` (placeholders when it does not
+/// exist).
+async fn part_ids(app: &TestApp, name: &str) -> (String, String) {
+    match app
+        .service()
+        .get_account(pb::GetAccountRequest { name: name.into() })
+        .await
+    {
+        Ok(a) => {
+            let a = a.into_inner();
+            (
+                a.outcomes[0].outcome_id.clone(),
+                a.obligations[0].obligation_id.clone(),
+            )
+        }
+        Err(_) => ("o1".into(), "b1".into()),
+    }
 }
 
 async fn call(
@@ -145,6 +176,47 @@ async fn call(
             c.add_obligation(pb::AddObligationRequest {
                 name: name.into(),
                 obligation: Some(obligation()),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::UpdateAccount => {
+            // Hands the account to its own manager: the one change a sales manager may make.
+            c.update_account(pb::UpdateAccountRequest {
+                account: Some(pb::Account {
+                    name: name.into(),
+                    account_manager: AM.into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["account_manager"]),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::UpdateOutcome => {
+            let (outcome_id, _) = part_ids(app, name).await;
+            c.update_outcome(pb::UpdateOutcomeRequest {
+                name: name.into(),
+                outcome: Some(pb::Outcome {
+                    outcome_id,
+                    progress_percent: 50,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["progress_percent"]),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::UpdateObligation => {
+            let (_, obligation_id) = part_ids(app, name).await;
+            c.update_obligation(pb::UpdateObligationRequest {
+                name: name.into(),
+                obligation: Some(pb::Obligation {
+                    obligation_id,
+                    status_note: "Scheduled".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["status_note"]),
                 ..Default::default()
             })
             .await?;
@@ -246,4 +318,19 @@ async fn add_outcome() {
 #[tokio::test]
 async fn add_obligation() {
     row(Rpc::AddObligation).await;
+}
+
+#[tokio::test]
+async fn update_account() {
+    row(Rpc::UpdateAccount).await;
+}
+
+#[tokio::test]
+async fn update_outcome() {
+    row(Rpc::UpdateOutcome).await;
+}
+
+#[tokio::test]
+async fn update_obligation() {
+    row(Rpc::UpdateObligation).await;
 }

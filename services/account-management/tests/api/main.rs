@@ -7,3 +7,4 @@ mod edits;
 mod health;
 mod helpers;
 mod moves;
+mod updates;
