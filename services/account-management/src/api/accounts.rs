@@ -13,8 +13,9 @@ use super::{Api, in_api_words, reader, requests, responses, target};
 use crate::app::accounts::Seen;
 use crate::domain::access::{self, Action};
 use crate::domain::lifecycle::Churn;
+use crate::domain::vocabulary::CheckInId;
 use crate::domain::vocabulary::{AccountStatus, ChurnReason};
-use crate::store::accounts::AccountFilter;
+use crate::store::accounts::{AccountFilter, day_number};
 
 type Answer<T> = Result<Response<T>, Status>;
 
@@ -342,27 +343,112 @@ impl AccountService for Api {
 
     async fn record_check_in(
         &self,
-        _request: Request<pb::RecordCheckInRequest>,
+        request: Request<pb::RecordCheckInRequest>,
     ) -> Answer<pb::CheckIn> {
-        Err(not_served("RecordCheckIn"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::RecordCheckIn, "parent", &r.parent, "")?;
+        let input = requests::check_in(r.check_in.as_ref())?;
+        let recorded = self
+            .app
+            .record_check_in(target, input, responses::check_in)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(recorded))
     }
 
-    async fn get_check_in(&self, _request: Request<pb::GetCheckInRequest>) -> Answer<pb::CheckIn> {
-        Err(not_served("GetCheckIn"))
+    async fn get_check_in(&self, request: Request<pb::GetCheckInRequest>) -> Answer<pb::CheckIn> {
+        let principal = reader(&request, Action::GetCheckIn)?;
+        let name = &request.get_ref().name;
+        let (account, id) = requests::child_name("name", name, "checkIns", CheckInId::parse)?;
+        let c = self
+            .app
+            .read_check_in(&principal, &account, &id, name)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::check_in(&c)))
     }
 
     async fn list_check_ins(
         &self,
-        _request: Request<pb::ListCheckInsRequest>,
+        request: Request<pb::ListCheckInsRequest>,
     ) -> Answer<pb::ListCheckInsResponse> {
-        Err(not_served("ListCheckIns"))
+        let principal = reader(&request, Action::ListCheckIns)?;
+        let r = request.get_ref();
+        let account = requests::account_id("parent", &r.parent)?;
+        let page = self.pages.page::<(i64, String)>(
+            r.page_size,
+            &r.page_token,
+            closeloop_kit::paging::fingerprint(&[&r.parent]),
+        )?;
+        let rows = self
+            .app
+            .check_ins(&principal, &account, page.after.as_ref(), page.overfetch())
+            .await
+            .map_err(in_api_words)?;
+        let (check_ins, next_page_token) = page.finish_within(
+            rows,
+            |c| (c.check_in_time, c.id.to_string()),
+            |c| responses::check_in(&c),
+            |c| prost::Message::encoded_len(c) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListCheckInsResponse {
+            check_ins,
+            next_page_token,
+        }))
     }
 
     async fn list_due_check_ins(
         &self,
-        _request: Request<pb::ListDueCheckInsRequest>,
+        request: Request<pb::ListDueCheckInsRequest>,
     ) -> Answer<pb::ListDueCheckInsResponse> {
-        Err(not_served("ListDueCheckIns"))
+        let principal = reader(&request, Action::ListDueCheckIns)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        if r.page_size < 0 {
+            v.add("page_size", "must not be negative");
+        }
+        if !(0..=365).contains(&r.horizon_days) {
+            v.add("horizon_days", "must be 0 to 365");
+        }
+        let manager = v.check(
+            "account_manager",
+            requests::filter_value("account_manager", &r.account_manager)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
+        let (manager,) = v.values((manager,))?;
+        let manager = access::due_check_ins_manager(&principal, manager)?;
+        let fingerprint = closeloop_kit::paging::fingerprint(&[
+            manager.as_deref().unwrap_or(""),
+            &r.horizon_days.to_string(),
+            if r.overdue_only { "overdue" } else { "" },
+        ]);
+        let page = self
+            .pages
+            .page::<(i64, String)>(r.page_size, &r.page_token, fingerprint)?;
+        let rows = self
+            .app
+            .due_check_ins(
+                manager.as_deref(),
+                r.horizon_days,
+                r.overdue_only,
+                page.after.as_ref(),
+                page.overfetch(),
+            )
+            .await
+            .map_err(in_api_words)?;
+        let (due_check_ins, next_page_token) = page.finish_within(
+            rows,
+            |d| (day_number(d.due_date), d.account.to_string()),
+            |d| responses::due_check_in(&d),
+            |d| prost::Message::encoded_len(d) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListDueCheckInsResponse {
+            due_check_ins,
+            next_page_token,
+        }))
     }
 
     async fn post_operations_update(

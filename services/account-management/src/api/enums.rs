@@ -7,8 +7,8 @@ use closeloop_proto::accounts::v1 as pb;
 use closeloop_proto::common::v1 as common;
 
 use crate::domain::vocabulary::{
-    AccountStatus, ChurnReason, ContactRole, HealthBand, HealthFactorKind, ObligationKind,
-    ObligationParty, ObligationStatus, OutcomeStatus,
+    AccountStatus, CheckInChannel, ChurnReason, ContactRole, HealthBand, HealthFactorKind,
+    ObligationKind, ObligationParty, ObligationStatus, OutcomeStatus,
 };
 
 enum_map!(AccountStatus => pb::AccountStatus {
@@ -118,3 +118,11 @@ where
 {
     optional::<P, D>(value)?.ok_or_else(|| "required".to_owned())
 }
+
+enum_map!(CheckInChannel => pb::CheckInChannel {
+    Phone => Phone,
+    VideoCall => VideoCall,
+    Meeting => Meeting,
+    OnSite => OnSite,
+    Email => Email,
+});

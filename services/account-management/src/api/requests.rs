@@ -10,6 +10,7 @@ use closeloop_proto::common::v1 as common;
 
 use super::enums::{optional, required};
 use crate::domain::account::{AccountContact, ContractInput, ObligationInput, OutcomeInput};
+use crate::domain::check_ins::{CheckInInput, ProgressInput};
 use crate::domain::edit::{AccountPatch, ObligationPatch, OutcomePatch};
 use crate::domain::limits::{
     MAX_DESCRIPTION, MAX_GOAL, MAX_ID, MAX_NEED, MAX_NOTES, MAX_PHONE, MAX_RESOURCE_NAME,
@@ -17,8 +18,8 @@ use crate::domain::limits::{
 };
 use crate::domain::opening::OpenAccount;
 use crate::domain::vocabulary::{
-    AccountId, Contact, ContactRole, ObligationKind, ObligationParty, ObligationStatus,
-    OutcomeStatus, Party,
+    AccountId, CheckInChannel, Contact, ContactRole, ObligationKind, ObligationParty,
+    ObligationStatus, OutcomeStatus, Party,
 };
 
 /// Longest reason of a status change.
@@ -594,4 +595,102 @@ pub fn part_id(field: &str, id: &str) -> Result<String, Problem> {
         return Err(Problem::invalid(field, "required"));
     }
     identifier(id, MAX_ID).map_err(|e| Problem::invalid(field, e))
+}
+
+/// Parses `accounts/{account}/{collection}/{id}` into the account id and the child's id text.
+///
+/// # Errors
+/// INVALID_ARGUMENT on `field` when malformed.
+pub fn child_name<T>(
+    field: &str,
+    name: &str,
+    collection: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<(AccountId, T), Problem> {
+    let bad = || {
+        Problem::invalid(
+            field,
+            format!("must be accounts/{{account}}/{collection}/{{id}}"),
+        )
+    };
+    let rest = name.strip_prefix("accounts/").ok_or_else(bad)?;
+    let (account, rest) = rest.split_once('/').ok_or_else(bad)?;
+    let id = rest
+        .strip_prefix(collection)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(bad)?;
+    let account = AccountId::parse(account).map_err(|_| bad())?;
+    let id = parse(id).map_err(|_| bad())?;
+    Ok((account, id))
+}
+
+/// RecordCheckIn's check-in.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`check_in.…`).
+pub fn check_in(c: Option<&pb::CheckIn>) -> Result<CheckInInput, Problem> {
+    let Some(c) = c else {
+        return Err(Problem::invalid("check_in", "required"));
+    };
+    let mut v = Violations::new();
+    for (field, len) in [
+        ("check_in.outcome_progress", c.outcome_progress.len()),
+        ("check_in.attendees", c.attendees.len()),
+    ] {
+        if len > MAX_PARSED {
+            v.add(field, format!("at most {MAX_PARSED} entries"));
+        }
+    }
+    v.into_result()?;
+    let mut v = Violations::new();
+    let time = v.check("check_in.check_in_time", instant(c.check_in_time.as_ref()));
+    let progress = each(
+        &mut v,
+        "check_in.outcome_progress",
+        &c.outcome_progress,
+        |v, f, p: &pb::OutcomeProgress| {
+            let id = v.check(format!("{f}.outcome_id"), identifier(&p.outcome_id, MAX_ID));
+            let status = v.check(
+                format!("{f}.status"),
+                optional::<pb::OutcomeStatus, OutcomeStatus>(p.status),
+            );
+            let note = v.check(format!("{f}.note"), optional_text(&p.note, MAX_STATUS_NOTE));
+            Some(ProgressInput {
+                outcome_id: id?,
+                progress_percent: p.progress_percent,
+                status: status?,
+                note: note?,
+            })
+        },
+    );
+    let notes = v.check("check_in.notes", optional_text(&c.notes, MAX_NOTES));
+    let channel = v.check(
+        "check_in.channel",
+        optional::<pb::CheckInChannel, CheckInChannel>(c.channel),
+    );
+    let attendees = each(&mut v, "check_in.attendees", &c.attendees, |v, f, a| {
+        contact(v, f, Some(a))
+    });
+    let (time, progress, notes, channel, attendees) =
+        v.values((time, progress, notes, channel, attendees))?;
+    Ok(CheckInInput {
+        check_in_time: time,
+        satisfaction: c.satisfaction,
+        outcome_progress: progress,
+        notes,
+        channel,
+        attendees,
+    })
+}
+
+/// An optional instant, in microseconds.
+///
+/// # Errors
+/// "not a valid timestamp" when out of range.
+pub fn instant(t: Option<&prost_types::Timestamp>) -> Result<Option<i64>, String> {
+    let Some(t) = t else { return Ok(None) };
+    if !(0..1_000_000_000).contains(&t.nanos) || !(0..=253_402_300_799).contains(&t.seconds) {
+        return Err("not a valid timestamp".to_owned());
+    }
+    Ok(Some(t.seconds * 1_000_000 + i64::from(t.nanos / 1000)))
 }

@@ -9,6 +9,7 @@ use closeloop_proto::common::v1 as common;
 use super::enums::wire;
 use crate::app::accounts::Seen;
 use crate::domain::account::{AccountContact, ContractReference, Obligation, Outcome};
+use crate::domain::check_ins::{CheckIn, DueCheckIn};
 use crate::domain::health::{AccountHealth, PaymentStanding};
 use crate::domain::lifetime_value::LifetimeValue;
 use crate::domain::vocabulary::{AccountId, Actor, Contact, Party, account_name};
@@ -223,5 +224,47 @@ pub fn lifetime_value(v: &LifetimeValue) -> pb::CustomerLifetimeValue {
         payment_standing: v.payment_standing.as_ref().map(standing),
         notes: v.notes.clone(),
         compute_time: Some(timestamp(v.compute_time)),
+    }
+}
+
+/// A check-in on the wire.
+pub fn check_in(c: &CheckIn) -> pb::CheckIn {
+    pb::CheckIn {
+        name: c.name(),
+        check_in_time: Some(timestamp(c.check_in_time)),
+        satisfaction: c.satisfaction,
+        outcome_progress: c
+            .outcome_progress
+            .iter()
+            .map(|p| pb::OutcomeProgress {
+                outcome_id: p.outcome_id.clone(),
+                progress_percent: p.progress_percent,
+                status: wire::<pb::OutcomeStatus, _>(p.status),
+                note: p.note.clone(),
+                goal: p.goal.clone(),
+            })
+            .collect(),
+        notes: c.notes.clone(),
+        channel: c.channel.map_or(0, wire::<pb::CheckInChannel, _>),
+        attendees: c.attendees.iter().map(contact).collect(),
+        recorded_by: Some(actor(&c.recorded_by)),
+        create_time: Some(timestamp(c.create_time)),
+        satisfaction_change: c.satisfaction_change,
+    }
+}
+
+/// A due check-in on the wire.
+pub fn due_check_in(d: &DueCheckIn) -> pb::DueCheckIn {
+    pb::DueCheckIn {
+        account: name(&d.account),
+        customer: Some(party(&d.customer)),
+        account_manager: d.account_manager.clone(),
+        account_status: wire::<pb::AccountStatus, _>(d.account_status),
+        last_check_in_time: d.last_check_in.map(|c| timestamp(c.time)),
+        last_satisfaction: d.last_check_in.map_or(0, |c| c.satisfaction),
+        due_date: Some(date_to_proto(d.due_date)),
+        overdue: d.overdue,
+        days_overdue: d.days_overdue,
+        cadence_days: d.cadence_days,
     }
 }

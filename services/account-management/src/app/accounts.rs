@@ -118,7 +118,7 @@ impl App {
 
     /// Starts a change: the transaction, and the account loaded and checked for access and
     /// etag. `Err(answer)` when the request was applied before (the stored answer).
-    async fn begin<'k, M: Message + Default>(
+    pub(crate) async fn begin<'k, M: Message + Default>(
         &self,
         target: &Target<'k>,
         now: i64,

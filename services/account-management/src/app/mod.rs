@@ -2,6 +2,7 @@
 //! reads is the service's.
 
 pub mod accounts;
+pub mod check_ins;
 pub mod reports;
 
 use closeloop_kit::outbox::Outbox;

@@ -44,10 +44,12 @@ impl App {
         let payment = self
             .payment_data(&account.customer.account_id, account.currency)
             .await;
-        // Check-ins and operations updates are not recorded by this build (RecordCheckIn and
-        // PostOperationsUpdate are not served), so an account has none of either.
+        let window = u32::try_from(self.policy.satisfaction_window.max(1)).unwrap_or(1);
+        let recent = self.store.list_check_ins(&account.id, None, window).await?;
+        // Operations updates are not recorded by this build (PostOperationsUpdate is not
+        // served), so an account has no open issues.
         let inputs = HealthInputs {
-            recent_check_ins: &[],
+            recent_check_ins: &recent,
             open_issues: &[],
             payment: &payment,
         };

@@ -264,4 +264,41 @@ impl Store {
             .map(|(body,)| document::decode_account(body))
             .collect()
     }
+
+    /// Accounts whose next check-in falls on or before `last_day` (CHURNED ones have none),
+    /// earliest first then by id, after `after` (due day, id), at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_due_accounts(
+        &self,
+        account_manager: Option<&str>,
+        last_day: Date,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<Account>, Problem> {
+        let mut f = Filter::default();
+        f.int("check_in_due_day <= ?", day_number(last_day));
+        if let Some(m) = account_manager {
+            f.text("account_manager = ?", m);
+        }
+        if let Some((day, id)) = after {
+            f.push(
+                "(check_in_due_day > ? OR (check_in_due_day = ? AND id > ?))",
+                vec![
+                    super::Value::Int(*day),
+                    super::Value::Int(*day),
+                    super::Value::Text(id.clone()),
+                ],
+            );
+        }
+        let sql = format!(
+            "SELECT body FROM accounts {} ORDER BY check_in_due_day, id LIMIT {limit}",
+            f.clause()
+        );
+        let rows = f.query(sql).fetch_all(self.db().reads()).await?;
+        rows.iter()
+            .map(|r| document::decode_account(&r.try_get::<Vec<u8>, _>(0)?))
+            .collect()
+    }
 }

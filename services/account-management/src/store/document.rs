@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::domain::account as a;
+use crate::domain::check_ins as ci;
 use crate::domain::vocabulary as v;
 use crate::domain::vocabulary::{
-    AccountStatus, ChurnReason, ContactRole, ObligationKind, ObligationParty, ObligationStatus,
-    OutcomeStatus,
+    AccountStatus, CheckInChannel, ChurnReason, ContactRole, ObligationKind, ObligationParty,
+    ObligationStatus, OutcomeStatus,
 };
 
 /// The format written now.
@@ -63,6 +64,37 @@ pub fn decode_account(body: &[u8]) -> Result<a::Account, Problem> {
 
 fn unknown(what: &str) -> Problem {
     Problem::internal(format!("a stored {what} this build does not know"))
+}
+
+/// Encodes a check-in as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_check_in(c: &ci::CheckIn) -> Result<Vec<u8>, Problem> {
+    encode::<StoredCheckIn>(c)
+}
+
+/// Decodes a stored check-in.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_check_in(body: &[u8]) -> Result<ci::CheckIn, Problem> {
+    decode::<StoredCheckIn>("check-in", body)
+}
+
+/// A check-in id, as its text.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredCheckInId(String);
+
+impl Stored for StoredCheckInId {
+    type Domain = v::CheckInId;
+    fn store(domain: &v::CheckInId) -> Self {
+        StoredCheckInId(domain.as_str().to_owned())
+    }
+    fn load(self) -> Result<v::CheckInId, Problem> {
+        v::CheckInId::parse(&self.0).map_err(|_| unknown("check-in id"))
+    }
 }
 
 /// An account id, as its text.
@@ -249,4 +281,34 @@ stored_enum!(StoredContactRole => ContactRole {
     Technical,
     User,
     Other,
+});
+
+stored_struct!(StoredCheckIn => ci::CheckIn {
+    id: StoredCheckInId,
+    account: StoredAccountId,
+    check_in_time: i64,
+    satisfaction: i32,
+    outcome_progress: Vec<StoredOutcomeProgress>,
+    notes: String,
+    channel: Option<StoredChannel>,
+    attendees: Vec<StoredContact>,
+    recorded_by: StoredActor,
+    create_time: i64,
+    satisfaction_change: i32,
+});
+
+stored_struct!(StoredOutcomeProgress => ci::OutcomeProgress {
+    outcome_id: String,
+    progress_percent: i32,
+    status: StoredOutcomeStatus,
+    note: String,
+    goal: String,
+});
+
+stored_enum!(StoredChannel => CheckInChannel {
+    Phone,
+    VideoCall,
+    Meeting,
+    OnSite,
+    Email,
 });

@@ -6,22 +6,37 @@
 //! account by the handoff.
 
 pub mod accounts;
+pub mod check_ins;
 pub mod document;
 
 use closeloop_kit::db::{Db, Migrations};
 
 /// The service's schema. The two differ only in the binary column type.
 pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &[(
-        100,
-        "accounts",
-        include_str!("../../migrations/sqlite/0100_accounts.sql"),
-    )],
-    postgres: &[(
-        100,
-        "accounts",
-        include_str!("../../migrations/postgres/0100_accounts.sql"),
-    )],
+    sqlite: &[
+        (
+            100,
+            "accounts",
+            include_str!("../../migrations/sqlite/0100_accounts.sql"),
+        ),
+        (
+            200,
+            "check_ins",
+            include_str!("../../migrations/sqlite/0200_check_ins.sql"),
+        ),
+    ],
+    postgres: &[
+        (
+            100,
+            "accounts",
+            include_str!("../../migrations/postgres/0100_accounts.sql"),
+        ),
+        (
+            200,
+            "check_ins",
+            include_str!("../../migrations/postgres/0200_check_ins.sql"),
+        ),
+    ],
 };
 
 /// Access to the service's tables.

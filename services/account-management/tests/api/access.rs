@@ -30,6 +30,10 @@ enum Rpc {
     UpdateAccount,
     UpdateOutcome,
     UpdateObligation,
+    RecordCheckIn,
+    GetCheckIn,
+    ListCheckIns,
+    ListDueCheckIns,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -58,6 +62,13 @@ const TABLE: &[(Rpc, &[Role])] = &[
     (Rpc::UpdateAccount, &[AccountManager, SalesManager]),
     (Rpc::UpdateOutcome, &[AccountManager]),
     (Rpc::UpdateObligation, &[AccountManager]),
+    (Rpc::RecordCheckIn, &[AccountManager]),
+    (Rpc::GetCheckIn, READERS),
+    (Rpc::ListCheckIns, READERS),
+    (
+        Rpc::ListDueCheckIns,
+        &[SalesManager, Finance, AccountManager, Service],
+    ),
 ];
 
 /// Every role but `operations`, which reads only accounts and operations updates.
@@ -77,6 +88,25 @@ const MISSING: &str = "accounts/0190f0f0-0000-7000-8000-000000000000";
 /// An account the method accepts, opened for `customer`.
 async fn prepared(app: &TestApp, rpc: Rpc, customer: &str) -> pb::Account {
     let a = app.open(customer, &format!("h-{customer}")).await;
+    if rpc == Rpc::GetCheckIn {
+        app.am()
+            .record_check_in(pb::RecordCheckInRequest {
+                parent: a.name.clone(),
+                check_in: Some(pb::CheckIn {
+                    satisfaction: 7,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        return app
+            .service()
+            .get_account(pb::GetAccountRequest { name: a.name })
+            .await
+            .unwrap()
+            .into_inner();
+    }
     if rpc == Rpc::ReactivateAccount {
         return app
             .am()
@@ -115,6 +145,46 @@ async fn part_ids(app: &TestApp, name: &str) -> (String, String) {
         }
         Err(_) => ("o1".into(), "b1".into()),
     }
+}
+
+const MISSING_CHILD: &str = "0190f0f0-0000-7000-8000-000000000001";
+
+/// The name of the first resource under the account `name` that `rpc` reads (a placeholder
+/// under it when there is none).
+async fn child(app: &TestApp, rpc: Rpc, name: &str) -> String {
+    let mut s = app.service();
+    let found = match rpc {
+        Rpc::GetCheckIn => s
+            .list_check_ins(pb::ListCheckInsRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().check_ins.first().map(|c| c.name.clone())),
+        _ => None,
+    };
+    found.unwrap_or_else(|| format!("{name}/{}/{MISSING_CHILD}", collection(rpc)))
+}
+
+fn collection(rpc: Rpc) -> &'static str {
+    match rpc {
+        Rpc::GetCheckIn => "checkIns",
+        _ => "",
+    }
+}
+
+/// The resource type NOT_FOUND names for `rpc`.
+fn resource_type(rpc: Rpc) -> &'static str {
+    match rpc {
+        Rpc::GetCheckIn => "closeloop.accounts.v1.CheckIn",
+        _ => "closeloop.accounts.v1.Account",
+    }
+}
+
+/// Whether `rpc` acts on one account (the rest list across accounts).
+fn on_one_account(rpc: Rpc) -> bool {
+    !matches!(rpc, Rpc::ListAccounts | Rpc::ListDueCheckIns)
 }
 
 async fn call(
@@ -221,6 +291,34 @@ async fn call(
             })
             .await?;
         }
+        Rpc::RecordCheckIn => {
+            c.record_check_in(pb::RecordCheckInRequest {
+                parent: name.into(),
+                check_in: Some(pb::CheckIn {
+                    satisfaction: 6,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::GetCheckIn => {
+            c.get_check_in(pb::GetCheckInRequest {
+                name: child(app, rpc, name).await,
+            })
+            .await?;
+        }
+        Rpc::ListCheckIns => {
+            c.list_check_ins(pb::ListCheckInsRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::ListDueCheckIns => {
+            c.list_due_check_ins(pb::ListDueCheckInsRequest::default())
+                .await?;
+        }
         Rpc::GetCustomerLifetimeValue => {
             c.get_customer_lifetime_value(pb::GetCustomerLifetimeValueRequest {
                 name: name.into(),
@@ -241,14 +339,19 @@ async fn row(rpc: Rpc) {
         let got = call(&app, rpc, client.clone(), &a.name, &format!("x{i}")).await;
         if listed.contains(&role) {
             got.unwrap_or_else(|s| panic!("{rpc:?} as {role:?}: {s:?}"));
-            if matches!(role, AccountManager | SalesRep) && rpc != Rpc::ListAccounts {
+            if matches!(role, AccountManager | SalesRep) && on_one_account(rpc) {
                 // Not its own: as if it did not exist.
                 let stranger = app.client("stranger", &[role]);
                 let b = prepared(&app, rpc, &format!("s{i}")).await;
                 let status = call(&app, rpc, stranger, &b.name, &format!("y{i}"))
                     .await
                     .unwrap_err();
-                assert_not_found(&status, "closeloop.accounts.v1.Account", &b.name);
+                let asked = if resource_type(rpc).ends_with(".Account") {
+                    b.name.clone()
+                } else {
+                    child(&app, rpc, &b.name).await
+                };
+                assert_not_found(&status, resource_type(rpc), &asked);
             }
         } else {
             let status = got.unwrap_err();
@@ -333,4 +436,24 @@ async fn update_outcome() {
 #[tokio::test]
 async fn update_obligation() {
     row(Rpc::UpdateObligation).await;
+}
+
+#[tokio::test]
+async fn record_check_in() {
+    row(Rpc::RecordCheckIn).await;
+}
+
+#[tokio::test]
+async fn get_check_in() {
+    row(Rpc::GetCheckIn).await;
+}
+
+#[tokio::test]
+async fn list_check_ins() {
+    row(Rpc::ListCheckIns).await;
+}
+
+#[tokio::test]
+async fn list_due_check_ins() {
+    row(Rpc::ListDueCheckIns).await;
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod check_ins;
 mod edits;
 mod health;
 mod helpers;
