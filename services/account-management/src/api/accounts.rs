@@ -13,8 +13,8 @@ use super::{Api, in_api_words, reader, requests, responses, target};
 use crate::app::accounts::Seen;
 use crate::domain::access::{self, Action};
 use crate::domain::lifecycle::Churn;
-use crate::domain::vocabulary::CheckInId;
 use crate::domain::vocabulary::{AccountStatus, ChurnReason};
+use crate::domain::vocabulary::{CheckInId, OperationsUpdateId};
 use crate::store::accounts::{AccountFilter, day_number};
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -453,30 +453,123 @@ impl AccountService for Api {
 
     async fn post_operations_update(
         &self,
-        _request: Request<pb::PostOperationsUpdateRequest>,
+        request: Request<pb::PostOperationsUpdateRequest>,
     ) -> Answer<pb::OperationsUpdate> {
-        Err(not_served("PostOperationsUpdate"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::PostOperationsUpdate, "parent", &r.parent, "")?;
+        let input = requests::operations_update(&target.id, r.operations_update.as_ref())?;
+        let posted = self
+            .app
+            .post_operations_update(target, input, responses::operations_update)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(posted))
     }
 
     async fn get_operations_update(
         &self,
-        _request: Request<pb::GetOperationsUpdateRequest>,
+        request: Request<pb::GetOperationsUpdateRequest>,
     ) -> Answer<pb::OperationsUpdate> {
-        Err(not_served("GetOperationsUpdate"))
+        let principal = reader(&request, Action::GetOperationsUpdate)?;
+        let name = &request.get_ref().name;
+        let (account, id) =
+            requests::child_name("name", name, "operationsUpdates", OperationsUpdateId::parse)?;
+        let u = self
+            .app
+            .read_update(&principal, &account, &id, name)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::operations_update(&u)))
     }
 
     async fn list_operations_updates(
         &self,
-        _request: Request<pb::ListOperationsUpdatesRequest>,
+        request: Request<pb::ListOperationsUpdatesRequest>,
     ) -> Answer<pb::ListOperationsUpdatesResponse> {
-        Err(not_served("ListOperationsUpdates"))
+        let principal = reader(&request, Action::ListOperationsUpdates)?;
+        let r = request.get_ref();
+        let account = requests::account_id("parent", &r.parent)?;
+        let mut v = Violations::new();
+        let filter = requests::update_filter(
+            &mut v,
+            &r.kinds,
+            r.minimum_severity,
+            r.open_issues_only,
+            None,
+        );
+        let (filter,) = v.values((filter,))?;
+        let page = self.pages.page::<(i64, String)>(
+            r.page_size,
+            &r.page_token,
+            requests::update_filter_fingerprint(&r.parent, &filter),
+        )?;
+        let rows = self
+            .app
+            .updates(
+                &principal,
+                &account,
+                &filter,
+                page.after.as_ref(),
+                page.overfetch(),
+            )
+            .await
+            .map_err(in_api_words)?;
+        let (operations_updates, next_page_token) = page.finish_within(
+            rows,
+            |u| (u.create_time, u.id.to_string()),
+            |u| responses::operations_update(&u),
+            |u| prost::Message::encoded_len(u) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListOperationsUpdatesResponse {
+            operations_updates,
+            next_page_token,
+        }))
     }
 
     async fn list_salesperson_feed(
         &self,
-        _request: Request<pb::ListSalespersonFeedRequest>,
+        request: Request<pb::ListSalespersonFeedRequest>,
     ) -> Answer<pb::ListSalespersonFeedResponse> {
-        Err(not_served("ListSalespersonFeed"))
+        let principal = reader(&request, Action::ListSalespersonFeed)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let salesperson = v.check(
+            "salesperson",
+            requests::filter_value("salesperson", &r.salesperson)
+                .map_err(|_| "1 to 128 characters, no control characters"),
+        );
+        let filter = requests::update_filter(
+            &mut v,
+            &r.kinds,
+            r.minimum_severity,
+            r.open_issues_only,
+            r.since_time.as_ref(),
+        );
+        let (salesperson, filter) = v.values((salesperson, filter))?;
+        let salesperson = access::feed_salesperson(&principal, salesperson)?;
+        let page = self.pages.page::<(i64, String)>(
+            r.page_size,
+            &r.page_token,
+            requests::update_filter_fingerprint(&salesperson, &filter),
+        )?;
+        let rows = self
+            .app
+            .feed(&salesperson, &filter, page.after.as_ref(), page.overfetch())
+            .await
+            .map_err(in_api_words)?;
+        let (entries, next_page_token) = page.finish_within(
+            rows,
+            |e| (e.update.create_time, e.update.id.to_string()),
+            |e| responses::feed_entry(&e),
+            |e| prost::Message::encoded_len(e) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListSalespersonFeedResponse {
+            entries,
+            next_page_token,
+        }))
     }
 
     async fn get_account_health(

@@ -8,7 +8,8 @@ use closeloop_proto::common::v1 as common;
 
 use crate::domain::vocabulary::{
     AccountStatus, CheckInChannel, ChurnReason, ContactRole, HealthBand, HealthFactorKind,
-    ObligationKind, ObligationParty, ObligationStatus, OutcomeStatus,
+    IssueState, ObligationKind, ObligationParty, ObligationStatus, OperationsUpdateKind,
+    OutcomeStatus, Severity,
 };
 
 enum_map!(AccountStatus => pb::AccountStatus {
@@ -126,3 +127,19 @@ enum_map!(CheckInChannel => pb::CheckInChannel {
     OnSite => OnSite,
     Email => Email,
 });
+
+enum_map!(OperationsUpdateKind => pb::OperationsUpdateKind {
+    Performance => Performance,
+    Issue => Issue,
+    Resolution => Resolution,
+});
+
+enum_map!(Severity => pb::Severity {
+    Info => Info,
+    Low => Low,
+    Medium => Medium,
+    High => High,
+    Critical => Critical,
+});
+
+enum_map!(IssueState => pb::IssueState { Open => Open, Resolved => Resolved });

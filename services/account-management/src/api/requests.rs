@@ -17,9 +17,10 @@ use crate::domain::limits::{
     MAX_STATUS_NOTE, MAX_TITLE,
 };
 use crate::domain::opening::OpenAccount;
+use crate::domain::operations::{Measurement, OperationsUpdateInput, UpdateFilter};
 use crate::domain::vocabulary::{
     AccountId, CheckInChannel, Contact, ContactRole, ObligationKind, ObligationParty,
-    ObligationStatus, OutcomeStatus, Party,
+    ObligationStatus, OperationsUpdateId, OperationsUpdateKind, OutcomeStatus, Party, Severity,
 };
 
 /// Longest reason of a status change.
@@ -693,4 +694,158 @@ pub fn instant(t: Option<&prost_types::Timestamp>) -> Result<Option<i64>, String
         return Err("not a valid timestamp".to_owned());
     }
     Ok(Some(t.seconds * 1_000_000 + i64::from(t.nanos / 1000)))
+}
+
+/// PostOperationsUpdate's update, posted on `account`.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`operations_update.…`).
+pub fn operations_update(
+    account: &AccountId,
+    u: Option<&pb::OperationsUpdate>,
+) -> Result<OperationsUpdateInput, Problem> {
+    const U: &str = "operations_update";
+    let Some(u) = u else {
+        return Err(Problem::invalid(U, "required"));
+    };
+    if u.measurements.len() > MAX_PARSED {
+        return Err(Problem::invalid(
+            format!("{U}.measurements"),
+            format!("at most {MAX_PARSED} entries"),
+        ));
+    }
+    let mut v = Violations::new();
+    let kind = v.check(
+        format!("{U}.kind"),
+        required::<pb::OperationsUpdateKind, OperationsUpdateKind>(u.kind),
+    );
+    let severity = v.check(
+        format!("{U}.severity"),
+        optional::<pb::Severity, Severity>(u.severity),
+    );
+    let title = v.check(format!("{U}.title"), required_text(&u.title, MAX_TITLE));
+    let body = v.check(format!("{U}.body"), optional_text(&u.body, MAX_NOTES));
+    let occur = v.check(format!("{U}.occur_time"), instant(u.occur_time.as_ref()));
+    let measurements = each(
+        &mut v,
+        &format!("{U}.measurements"),
+        &u.measurements,
+        |v, f, m: &pb::Measurement| {
+            let metric = v.check(format!("{f}.metric"), required_text(&m.metric, MAX_TITLE));
+            let unit = v.check(format!("{f}.unit"), optional_text(&m.unit, MAX_ID));
+            Some(Measurement {
+                metric: metric?,
+                value: m.value,
+                unit: unit?,
+                target: m.target,
+                target_met: m.target_met,
+            })
+        },
+    );
+    let resolves = if u.resolves.is_empty() {
+        Some(None)
+    } else {
+        match child_name(
+            &format!("{U}.resolves"),
+            &u.resolves,
+            "operationsUpdates",
+            OperationsUpdateId::parse,
+        ) {
+            Ok((a, id)) if &a == account => Some(Some(id)),
+            Ok(_) => {
+                v.add(
+                    format!("{U}.resolves"),
+                    "must name an operations update of the same account",
+                );
+                None
+            }
+            Err(_) => {
+                v.add(
+                    format!("{U}.resolves"),
+                    "must be accounts/{account}/operationsUpdates/{operations_update}",
+                );
+                None
+            }
+        }
+    };
+    let obligation = v.check(
+        format!("{U}.obligation_id"),
+        optional_text(&u.obligation_id, MAX_ID),
+    );
+    let external = v.check(
+        format!("{U}.external_ref"),
+        optional_text(&u.external_ref, MAX_RESOURCE_NAME),
+    );
+    let (kind, severity, title, body, occur, measurements, resolves, obligation, external) = v
+        .values((
+            kind,
+            severity,
+            title,
+            body,
+            occur,
+            measurements,
+            resolves,
+            obligation,
+            external,
+        ))?;
+    Ok(OperationsUpdateInput {
+        kind,
+        severity,
+        title,
+        body,
+        occur_time: occur,
+        measurements,
+        resolves,
+        obligation_id: obligation,
+        external_ref: external,
+    })
+}
+
+/// The filters of ListOperationsUpdates and ListSalespersonFeed, added to `v`.
+pub fn update_filter(
+    v: &mut Violations,
+    kinds: &[i32],
+    minimum_severity: i32,
+    open_issues_only: bool,
+    since_time: Option<&prost_types::Timestamp>,
+) -> Option<UpdateFilter> {
+    let mut parsed = Some(Vec::new());
+    for (i, k) in kinds.iter().enumerate() {
+        match required::<pb::OperationsUpdateKind, OperationsUpdateKind>(*k) {
+            Ok(k) => {
+                if let Some(list) = parsed.as_mut()
+                    && !list.contains(&k)
+                {
+                    list.push(k);
+                }
+            }
+            Err(e) => {
+                v.add(format!("kinds[{i}]"), e);
+                parsed = None;
+            }
+        }
+    }
+    let min = v.check(
+        "minimum_severity",
+        optional::<pb::Severity, Severity>(minimum_severity),
+    );
+    let since = v.check("since_time", instant(since_time));
+    Some(UpdateFilter {
+        kinds: parsed?,
+        minimum_severity: min?,
+        open_issues_only,
+        since_time: since?,
+    })
+}
+
+/// A stable description of `f`, for page-token fingerprints.
+pub fn update_filter_fingerprint(scope: &str, f: &UpdateFilter) -> u64 {
+    let kinds: Vec<&str> = f.kinds.iter().map(|k| k.code()).collect();
+    closeloop_kit::paging::fingerprint(&[
+        scope,
+        &kinds.join(","),
+        f.minimum_severity.map_or("", Severity::code),
+        if f.open_issues_only { "open" } else { "" },
+        &f.since_time.map(|t| t.to_string()).unwrap_or_default(),
+    ])
 }

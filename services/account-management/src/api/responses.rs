@@ -12,6 +12,7 @@ use crate::domain::account::{AccountContact, ContractReference, Obligation, Outc
 use crate::domain::check_ins::{CheckIn, DueCheckIn};
 use crate::domain::health::{AccountHealth, PaymentStanding};
 use crate::domain::lifetime_value::LifetimeValue;
+use crate::domain::operations::{FeedEntry, OperationsUpdate, update_name};
 use crate::domain::vocabulary::{AccountId, Actor, Contact, Party, account_name};
 
 fn money(m: Money) -> Option<common::Money> {
@@ -266,5 +267,55 @@ pub fn due_check_in(d: &DueCheckIn) -> pb::DueCheckIn {
         overdue: d.overdue,
         days_overdue: d.days_overdue,
         cadence_days: d.cadence_days,
+    }
+}
+
+/// An operations update on the wire.
+pub fn operations_update(u: &OperationsUpdate) -> pb::OperationsUpdate {
+    pb::OperationsUpdate {
+        name: u.name(),
+        kind: wire::<pb::OperationsUpdateKind, _>(u.kind),
+        severity: wire::<pb::Severity, _>(u.severity),
+        title: u.title.clone(),
+        body: u.body.clone(),
+        occur_time: Some(timestamp(u.occur_time)),
+        measurements: u
+            .measurements
+            .iter()
+            .map(|m| pb::Measurement {
+                metric: m.metric.clone(),
+                value: m.value,
+                unit: m.unit.clone(),
+                target: m.target,
+                target_met: m.target_met,
+            })
+            .collect(),
+        resolves: u
+            .resolves
+            .as_ref()
+            .map(|id| update_name(&u.account, id))
+            .unwrap_or_default(),
+        obligation_id: u.obligation_id.clone(),
+        external_ref: u.external_ref.clone(),
+        issue_state: u.issue_state.map_or(0, wire::<pb::IssueState, _>),
+        resolved_by: u
+            .resolved_by
+            .as_ref()
+            .map(|id| update_name(&u.account, id))
+            .unwrap_or_default(),
+        resolve_time: time(u.resolve_time),
+        posted_by: Some(actor(&u.posted_by)),
+        create_time: Some(timestamp(u.create_time)),
+    }
+}
+
+/// A feed entry on the wire.
+pub fn feed_entry(e: &FeedEntry) -> pb::FeedEntry {
+    pb::FeedEntry {
+        operations_update: Some(operations_update(&e.update)),
+        account: e.account.clone(),
+        customer: Some(party(&e.customer)),
+        account_manager: e.account_manager.clone(),
+        account_status: wire::<pb::AccountStatus, _>(e.account_status),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod check_ins;
+pub mod operations;
 pub mod reports;
 
 use closeloop_kit::outbox::Outbox;

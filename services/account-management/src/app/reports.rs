@@ -46,11 +46,10 @@ impl App {
             .await;
         let window = u32::try_from(self.policy.satisfaction_window.max(1)).unwrap_or(1);
         let recent = self.store.list_check_ins(&account.id, None, window).await?;
-        // Operations updates are not recorded by this build (PostOperationsUpdate is not
-        // served), so an account has no open issues.
+        let open_issues = self.store.open_issues(&account.id).await?;
         let inputs = HealthInputs {
             recent_check_ins: &recent,
-            open_issues: &[],
+            open_issues: &open_issues,
             payment: &payment,
         };
         Ok(compute_health(

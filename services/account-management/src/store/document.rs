@@ -19,10 +19,11 @@ use time::Date;
 
 use crate::domain::account as a;
 use crate::domain::check_ins as ci;
+use crate::domain::operations as ops;
 use crate::domain::vocabulary as v;
 use crate::domain::vocabulary::{
-    AccountStatus, CheckInChannel, ChurnReason, ContactRole, ObligationKind, ObligationParty,
-    ObligationStatus, OutcomeStatus,
+    AccountStatus, CheckInChannel, ChurnReason, ContactRole, IssueState, ObligationKind,
+    ObligationParty, ObligationStatus, OperationsUpdateKind, OutcomeStatus, Severity,
 };
 
 /// The format written now.
@@ -94,6 +95,52 @@ impl Stored for StoredCheckInId {
     }
     fn load(self) -> Result<v::CheckInId, Problem> {
         v::CheckInId::parse(&self.0).map_err(|_| unknown("check-in id"))
+    }
+}
+
+/// Encodes an operations update as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_update(u: &ops::OperationsUpdate) -> Result<Vec<u8>, Problem> {
+    encode::<StoredUpdate>(u)
+}
+
+/// Decodes a stored operations update.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_update(body: &[u8]) -> Result<ops::OperationsUpdate, Problem> {
+    decode::<StoredUpdate>("operations update", body)
+}
+
+/// An operations update id, as its text.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredUpdateId(String);
+
+impl Stored for StoredUpdateId {
+    type Domain = v::OperationsUpdateId;
+    fn store(domain: &v::OperationsUpdateId) -> Self {
+        StoredUpdateId(domain.as_str().to_owned())
+    }
+    fn load(self) -> Result<v::OperationsUpdateId, Problem> {
+        v::OperationsUpdateId::parse(&self.0).map_err(|_| unknown("operations update id"))
+    }
+}
+
+/// A measured figure, as MessagePack's double.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredF64(f64);
+
+impl Stored for StoredF64 {
+    type Domain = f64;
+    fn store(domain: &f64) -> Self {
+        StoredF64(*domain)
+    }
+    fn load(self) -> Result<f64, Problem> {
+        Ok(self.0)
     }
 }
 
@@ -312,3 +359,34 @@ stored_enum!(StoredChannel => CheckInChannel {
     OnSite,
     Email,
 });
+
+stored_struct!(StoredUpdate => ops::OperationsUpdate {
+    id: StoredUpdateId,
+    account: StoredAccountId,
+    kind: StoredUpdateKind,
+    severity: StoredSeverity,
+    title: String,
+    body: String,
+    occur_time: i64,
+    measurements: Vec<StoredMeasurement>,
+    resolves: Option<StoredUpdateId>,
+    obligation_id: String,
+    external_ref: String,
+    issue_state: Option<StoredIssueState>,
+    resolved_by: Option<StoredUpdateId>,
+    resolve_time: Option<i64>,
+    posted_by: StoredActor,
+    create_time: i64,
+});
+
+stored_struct!(StoredMeasurement => ops::Measurement {
+    metric: String,
+    value: StoredF64,
+    unit: String,
+    target: StoredF64,
+    target_met: bool,
+});
+
+stored_enum!(StoredUpdateKind => OperationsUpdateKind { Performance, Issue, Resolution });
+stored_enum!(StoredSeverity => Severity { Info, Low, Medium, High, Critical });
+stored_enum!(StoredIssueState => IssueState { Open, Resolved });

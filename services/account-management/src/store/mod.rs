@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod check_ins;
 pub mod document;
+pub mod operations;
 
 use closeloop_kit::db::{Db, Migrations};
 
@@ -24,6 +25,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             "check_ins",
             include_str!("../../migrations/sqlite/0200_check_ins.sql"),
         ),
+        (
+            300,
+            "operations_updates",
+            include_str!("../../migrations/sqlite/0300_operations_updates.sql"),
+        ),
     ],
     postgres: &[
         (
@@ -35,6 +41,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             200,
             "check_ins",
             include_str!("../../migrations/postgres/0200_check_ins.sql"),
+        ),
+        (
+            300,
+            "operations_updates",
+            include_str!("../../migrations/postgres/0300_operations_updates.sql"),
         ),
     ],
 };

@@ -34,6 +34,10 @@ enum Rpc {
     GetCheckIn,
     ListCheckIns,
     ListDueCheckIns,
+    PostOperationsUpdate,
+    GetOperationsUpdate,
+    ListOperationsUpdates,
+    ListSalespersonFeed,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -68,6 +72,13 @@ const TABLE: &[(Rpc, &[Role])] = &[
     (
         Rpc::ListDueCheckIns,
         &[SalesManager, Finance, AccountManager, Service],
+    ),
+    (Rpc::PostOperationsUpdate, &[Operations]),
+    (Rpc::GetOperationsUpdate, EVERYONE),
+    (Rpc::ListOperationsUpdates, EVERYONE),
+    (
+        Rpc::ListSalespersonFeed,
+        &[SalesRep, SalesManager, Finance, Service],
     ),
 ];
 
@@ -106,6 +117,21 @@ async fn prepared(app: &TestApp, rpc: Rpc, customer: &str) -> pb::Account {
             .await
             .unwrap()
             .into_inner();
+    }
+    if rpc == Rpc::GetOperationsUpdate {
+        // A PERFORMANCE update leaves the account unchanged.
+        app.client("opsbot", &[Operations])
+            .post_operations_update(pb::PostOperationsUpdateRequest {
+                parent: a.name.clone(),
+                operations_update: Some(pb::OperationsUpdate {
+                    kind: pb::OperationsUpdateKind::Performance as i32,
+                    title: "Uptime".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
     }
     if rpc == Rpc::ReactivateAccount {
         return app
@@ -162,6 +188,19 @@ async fn child(app: &TestApp, rpc: Rpc, name: &str) -> String {
             .await
             .ok()
             .and_then(|r| r.into_inner().check_ins.first().map(|c| c.name.clone())),
+        Rpc::GetOperationsUpdate => s
+            .list_operations_updates(pb::ListOperationsUpdatesRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .and_then(|r| {
+                r.into_inner()
+                    .operations_updates
+                    .first()
+                    .map(|u| u.name.clone())
+            }),
         _ => None,
     };
     found.unwrap_or_else(|| format!("{name}/{}/{MISSING_CHILD}", collection(rpc)))
@@ -170,6 +209,7 @@ async fn child(app: &TestApp, rpc: Rpc, name: &str) -> String {
 fn collection(rpc: Rpc) -> &'static str {
     match rpc {
         Rpc::GetCheckIn => "checkIns",
+        Rpc::GetOperationsUpdate => "operationsUpdates",
         _ => "",
     }
 }
@@ -178,13 +218,17 @@ fn collection(rpc: Rpc) -> &'static str {
 fn resource_type(rpc: Rpc) -> &'static str {
     match rpc {
         Rpc::GetCheckIn => "closeloop.accounts.v1.CheckIn",
+        Rpc::GetOperationsUpdate => "closeloop.accounts.v1.OperationsUpdate",
         _ => "closeloop.accounts.v1.Account",
     }
 }
 
 /// Whether `rpc` acts on one account (the rest list across accounts).
 fn on_one_account(rpc: Rpc) -> bool {
-    !matches!(rpc, Rpc::ListAccounts | Rpc::ListDueCheckIns)
+    !matches!(
+        rpc,
+        Rpc::ListAccounts | Rpc::ListDueCheckIns | Rpc::ListSalespersonFeed
+    )
 }
 
 async fn call(
@@ -318,6 +362,38 @@ async fn call(
         Rpc::ListDueCheckIns => {
             c.list_due_check_ins(pb::ListDueCheckInsRequest::default())
                 .await?;
+        }
+        Rpc::PostOperationsUpdate => {
+            c.post_operations_update(pb::PostOperationsUpdateRequest {
+                parent: name.into(),
+                operations_update: Some(pb::OperationsUpdate {
+                    kind: pb::OperationsUpdateKind::Performance as i32,
+                    title: "Uptime".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::GetOperationsUpdate => {
+            c.get_operations_update(pb::GetOperationsUpdateRequest {
+                name: child(app, rpc, name).await,
+            })
+            .await?;
+        }
+        Rpc::ListOperationsUpdates => {
+            c.list_operations_updates(pb::ListOperationsUpdatesRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::ListSalespersonFeed => {
+            c.list_salesperson_feed(pb::ListSalespersonFeedRequest {
+                salesperson: REP.into(),
+                ..Default::default()
+            })
+            .await?;
         }
         Rpc::GetCustomerLifetimeValue => {
             c.get_customer_lifetime_value(pb::GetCustomerLifetimeValueRequest {
@@ -456,4 +532,24 @@ async fn list_check_ins() {
 #[tokio::test]
 async fn list_due_check_ins() {
     row(Rpc::ListDueCheckIns).await;
+}
+
+#[tokio::test]
+async fn post_operations_update() {
+    row(Rpc::PostOperationsUpdate).await;
+}
+
+#[tokio::test]
+async fn get_operations_update() {
+    row(Rpc::GetOperationsUpdate).await;
+}
+
+#[tokio::test]
+async fn list_operations_updates() {
+    row(Rpc::ListOperationsUpdates).await;
+}
+
+#[tokio::test]
+async fn list_salesperson_feed() {
+    row(Rpc::ListSalespersonFeed).await;
 }

@@ -8,4 +8,5 @@ mod edits;
 mod health;
 mod helpers;
 mod moves;
+mod operations;
 mod updates;
