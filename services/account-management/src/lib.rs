@@ -11,6 +11,7 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+pub mod owes;
 pub mod peers;
 pub mod store;
 

@@ -14,7 +14,9 @@ use crate::app::accounts::Seen;
 use crate::domain::access::{self, Action};
 use crate::domain::lifecycle::Churn;
 use crate::domain::vocabulary::{AccountStatus, ChurnReason};
-use crate::domain::vocabulary::{CheckInId, OperationsUpdateId};
+use crate::domain::vocabulary::{
+    CheckInId, ExpansionId, ExpansionKind, OperationsUpdateId, OpportunityRequestStatus, ReferralId,
+};
 use crate::store::accounts::{AccountFilter, day_number};
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -602,44 +604,148 @@ impl AccountService for Api {
 
     async fn identify_expansion(
         &self,
-        _request: Request<pb::IdentifyExpansionRequest>,
+        request: Request<pb::IdentifyExpansionRequest>,
     ) -> Answer<pb::Expansion> {
-        Err(not_served("IdentifyExpansion"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::IdentifyExpansion, "parent", &r.parent, "")?;
+        let input = requests::expansion(r.expansion.as_ref())?;
+        let recorded = self
+            .app
+            .identify_expansion(target, input, responses::expansion)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(recorded))
     }
 
     async fn get_expansion(
         &self,
-        _request: Request<pb::GetExpansionRequest>,
+        request: Request<pb::GetExpansionRequest>,
     ) -> Answer<pb::Expansion> {
-        Err(not_served("GetExpansion"))
+        let principal = reader(&request, Action::GetExpansion)?;
+        let name = &request.get_ref().name;
+        let (account, id) = requests::child_name("name", name, "expansions", ExpansionId::parse)?;
+        let (e, owed) = self
+            .app
+            .read_expansion(&principal, &account, &id, name)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::expansion(&e, &owed)))
     }
 
     async fn list_expansions(
         &self,
-        _request: Request<pb::ListExpansionsRequest>,
+        request: Request<pb::ListExpansionsRequest>,
     ) -> Answer<pb::ListExpansionsResponse> {
-        Err(not_served("ListExpansions"))
+        let principal = reader(&request, Action::ListExpansions)?;
+        let r = request.get_ref();
+        let account = requests::account_id("parent", &r.parent)?;
+        let mut v = Violations::new();
+        let status = v.check(
+            "status",
+            optional::<pb::OpportunityRequestStatus, OpportunityRequestStatus>(r.status),
+        );
+        let kind = v.check("kind", optional::<pb::ExpansionKind, ExpansionKind>(r.kind));
+        let (status, kind) = v.values((status, kind))?;
+        let fingerprint = closeloop_kit::paging::fingerprint(&[
+            &r.parent,
+            status.map_or("", OpportunityRequestStatus::code),
+            kind.map_or("", ExpansionKind::code),
+        ]);
+        let page = self
+            .pages
+            .page::<(i64, String)>(r.page_size, &r.page_token, fingerprint)?;
+        let rows = self
+            .app
+            .expansions(
+                &principal,
+                &account,
+                status,
+                kind,
+                page.after.as_ref(),
+                page.overfetch(),
+            )
+            .await
+            .map_err(in_api_words)?;
+        let (expansions, next_page_token) = page.finish_within(
+            rows,
+            |(e, _)| (e.create_time, e.id.to_string()),
+            |(e, owed)| responses::expansion(&e, &owed),
+            |e| prost::Message::encoded_len(e) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListExpansionsResponse {
+            expansions,
+            next_page_token,
+        }))
     }
 
     async fn record_referral(
         &self,
-        _request: Request<pb::RecordReferralRequest>,
+        request: Request<pb::RecordReferralRequest>,
     ) -> Answer<pb::Referral> {
-        Err(not_served("RecordReferral"))
+        let call = rpc::mutation(&request, |r| &r.request_id)?;
+        let r = request.get_ref();
+        let target = target(&call, Action::RecordReferral, "parent", &r.parent, "")?;
+        let input = requests::referral(r.referral.as_ref())?;
+        let recorded = self
+            .app
+            .record_referral(target, input, responses::referral)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(recorded))
     }
 
-    async fn get_referral(
-        &self,
-        _request: Request<pb::GetReferralRequest>,
-    ) -> Answer<pb::Referral> {
-        Err(not_served("GetReferral"))
+    async fn get_referral(&self, request: Request<pb::GetReferralRequest>) -> Answer<pb::Referral> {
+        let principal = reader(&request, Action::GetReferral)?;
+        let name = &request.get_ref().name;
+        let (account, id) = requests::child_name("name", name, "referrals", ReferralId::parse)?;
+        let (e, owed) = self
+            .app
+            .read_referral(&principal, &account, &id, name)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::referral(&e, &owed)))
     }
 
     async fn list_referrals(
         &self,
-        _request: Request<pb::ListReferralsRequest>,
+        request: Request<pb::ListReferralsRequest>,
     ) -> Answer<pb::ListReferralsResponse> {
-        Err(not_served("ListReferrals"))
+        let principal = reader(&request, Action::ListReferrals)?;
+        let r = request.get_ref();
+        let account = requests::account_id("parent", &r.parent)?;
+        let status = optional::<pb::OpportunityRequestStatus, OpportunityRequestStatus>(r.status)
+            .map_err(|e| Problem::invalid("status", e))?;
+        let fingerprint = closeloop_kit::paging::fingerprint(&[
+            &r.parent,
+            status.map_or("", OpportunityRequestStatus::code),
+        ]);
+        let page = self
+            .pages
+            .page::<(i64, String)>(r.page_size, &r.page_token, fingerprint)?;
+        let rows = self
+            .app
+            .referrals(
+                &principal,
+                &account,
+                status,
+                page.after.as_ref(),
+                page.overfetch(),
+            )
+            .await
+            .map_err(in_api_words)?;
+        let (referrals, next_page_token) = page.finish_within(
+            rows,
+            |(e, _)| (e.create_time, e.id.to_string()),
+            |(e, owed)| responses::referral(&e, &owed),
+            |e| prost::Message::encoded_len(e) + 8,
+            self.page_bytes,
+        );
+        Ok(Response::new(pb::ListReferralsResponse {
+            referrals,
+            next_page_token,
+        }))
     }
 
     async fn get_portfolio_metrics(

@@ -7,9 +7,9 @@ use closeloop_proto::accounts::v1 as pb;
 use closeloop_proto::common::v1 as common;
 
 use crate::domain::vocabulary::{
-    AccountStatus, CheckInChannel, ChurnReason, ContactRole, HealthBand, HealthFactorKind,
-    IssueState, ObligationKind, ObligationParty, ObligationStatus, OperationsUpdateKind,
-    OutcomeStatus, Severity,
+    AccountStatus, CheckInChannel, ChurnReason, ContactRole, ExpansionKind, HealthBand,
+    HealthFactorKind, IssueState, ObligationKind, ObligationParty, ObligationStatus,
+    OperationsUpdateKind, OpportunityRequestStatus, OutcomeStatus, Severity,
 };
 
 enum_map!(AccountStatus => pb::AccountStatus {
@@ -143,3 +143,15 @@ enum_map!(Severity => pb::Severity {
 });
 
 enum_map!(IssueState => pb::IssueState { Open => Open, Resolved => Resolved });
+
+enum_map!(ExpansionKind => pb::ExpansionKind {
+    Upsell => Upsell,
+    CrossSell => CrossSell,
+    Renewal => Renewal,
+});
+
+enum_map!(OpportunityRequestStatus => pb::OpportunityRequestStatus {
+    Pending => Pending,
+    Opened => Opened,
+    Failed => Failed,
+});

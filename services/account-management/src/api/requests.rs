@@ -18,9 +18,11 @@ use crate::domain::limits::{
 };
 use crate::domain::opening::OpenAccount;
 use crate::domain::operations::{Measurement, OperationsUpdateInput, UpdateFilter};
+use crate::domain::opportunities::{ExpansionInput, ReferralInput};
 use crate::domain::vocabulary::{
-    AccountId, CheckInChannel, Contact, ContactRole, ObligationKind, ObligationParty,
-    ObligationStatus, OperationsUpdateId, OperationsUpdateKind, OutcomeStatus, Party, Severity,
+    AccountId, CheckInChannel, Contact, ContactRole, ExpansionKind, ObligationKind,
+    ObligationParty, ObligationStatus, OperationsUpdateId, OperationsUpdateKind, OutcomeStatus,
+    Party, Severity,
 };
 
 /// Longest reason of a status change.
@@ -848,4 +850,136 @@ pub fn update_filter_fingerprint(scope: &str, f: &UpdateFilter) -> u64 {
         if f.open_issues_only { "open" } else { "" },
         &f.since_time.map(|t| t.to_string()).unwrap_or_default(),
     ])
+}
+
+/// IdentifyExpansion's expansion.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`expansion.…`).
+pub fn expansion(e: Option<&pb::Expansion>) -> Result<ExpansionInput, Problem> {
+    const E: &str = "expansion";
+    let Some(e) = e else {
+        return Err(Problem::invalid(E, "required"));
+    };
+    let mut v = Violations::new();
+    let kind = v.check(
+        format!("{E}.kind"),
+        required::<pb::ExpansionKind, ExpansionKind>(e.kind),
+    );
+    let estimated = match e.estimated_value.as_ref() {
+        None => Some(None),
+        Some(m) => v.check(format!("{E}.estimated_value"), money(Some(m)).map(Some)),
+    };
+    let close = v.check(
+        format!("{E}.expected_close_date"),
+        optional_date(e.expected_close_date.as_ref()),
+    );
+    let renews = if e.renews_contract.is_empty() {
+        Some(None)
+    } else {
+        resource(
+            &mut v,
+            &format!("{E}.renews_contract"),
+            &e.renews_contract,
+            "contracts",
+            true,
+        )
+        .map(Some)
+    };
+    let prior = match e.prior_contract_value.as_ref() {
+        None => Some(None),
+        Some(m) => v.check(
+            format!("{E}.prior_contract_value"),
+            money(Some(m)).map(Some),
+        ),
+    };
+    let (kind, estimated, close, renews, prior) =
+        v.values((kind, estimated, close, renews, prior))?;
+    Ok(ExpansionInput {
+        kind,
+        title: e.title.clone(),
+        description: e.description.clone(),
+        estimated_value: estimated,
+        expected_close_date: close,
+        renews_contract: renews,
+        prior_contract_value: prior,
+        owner: (!e.owner.is_empty()).then(|| e.owner.clone()),
+    })
+}
+
+/// RecordReferral's referral.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming every bad field (`referral.…`).
+pub fn referral(r: Option<&pb::Referral>) -> Result<ReferralInput, Problem> {
+    const F: &str = "referral";
+    let Some(r) = r else {
+        return Err(Problem::invalid(F, "required"));
+    };
+    let mut v = Violations::new();
+    let company = match r.referred_company.as_ref() {
+        None => {
+            v.add(format!("{F}.referred_company"), "required");
+            None
+        }
+        Some(p) => Some(Party {
+            account_id: p.account_id.clone(),
+            display_name: p.display_name.clone(),
+        }),
+    };
+    let contact = match r.contact.as_ref() {
+        None => {
+            v.add(format!("{F}.contact"), "required");
+            None
+        }
+        Some(c) => {
+            let email = if c.email.is_empty() {
+                Some(None)
+            } else {
+                v.check(
+                    format!("{F}.contact.email"),
+                    Email::parse(&c.email).map(Some),
+                )
+            };
+            email.map(|email| Contact {
+                display_name: c.display_name.clone(),
+                email,
+                phone: c.phone.clone(),
+                title: c.title.clone(),
+            })
+        }
+    };
+    let role = match closeloop_proto::opportunities::v1::StakeholderRole::try_from(r.contact_role) {
+        Ok(role) => match crate::owes::stakeholder_role_of(role) {
+            Some(role) => Some(role),
+            None => {
+                v.add(
+                    format!("{F}.contact_role"),
+                    "required: the opportunity's primary stakeholder needs a role",
+                );
+                None
+            }
+        },
+        Err(_) => {
+            v.add(
+                format!("{F}.contact_role"),
+                format!("unknown value {}", r.contact_role),
+            );
+            None
+        }
+    };
+    let close = v.check(
+        format!("{F}.expected_close_date"),
+        optional_date(r.expected_close_date.as_ref()),
+    );
+    let (company, contact, role, close) = v.values((company, contact, role, close))?;
+    Ok(ReferralInput {
+        referred_company: company,
+        contact,
+        contact_role: role,
+        title: r.title.clone(),
+        notes: r.notes.clone(),
+        owner: (!r.owner.is_empty()).then(|| r.owner.clone()),
+        expected_close_date: close,
+    })
 }

@@ -13,7 +13,11 @@ use crate::domain::check_ins::{CheckIn, DueCheckIn};
 use crate::domain::health::{AccountHealth, PaymentStanding};
 use crate::domain::lifetime_value::LifetimeValue;
 use crate::domain::operations::{FeedEntry, OperationsUpdate, update_name};
+use crate::domain::opportunities::{CREATE_OPPORTUNITY, Expansion, Referral};
 use crate::domain::vocabulary::{AccountId, Actor, Contact, Party, account_name};
+use crate::owes;
+use closeloop_kit::convert::owed_call_to_proto;
+use closeloop_kit::outbox::OwedStatus;
 
 fn money(m: Money) -> Option<common::Money> {
     Some(money_to_proto(m))
@@ -317,5 +321,58 @@ pub fn feed_entry(e: &FeedEntry) -> pb::FeedEntry {
         customer: Some(party(&e.customer)),
         account_manager: e.account_manager.clone(),
         account_status: wire::<pb::AccountStatus, _>(e.account_status),
+    }
+}
+
+/// An expansion on the wire, with its owed call's state.
+pub fn expansion(e: &Expansion, owed: &OwedStatus) -> pb::Expansion {
+    let call = owes::call_state(owed);
+    pb::Expansion {
+        name: e.name(),
+        kind: wire::<pb::ExpansionKind, _>(e.kind),
+        title: e.title.clone(),
+        description: e.description.clone(),
+        estimated_value: e.estimated_value.and_then(money),
+        expected_close_date: Some(date_to_proto(e.expected_close_date)),
+        renews_contract: e.renews_contract.clone().unwrap_or_default(),
+        prior_contract_value: e.prior_contract_value.and_then(money),
+        owner: e.owner.clone(),
+        status: wire::<pb::OpportunityRequestStatus, _>(e.request.status(Some(&call))),
+        opportunity: e.request.opportunity.clone().unwrap_or_default(),
+        failure_reason: e.request.failure_reason(Some(&call)).to_owned(),
+        identified_by: Some(actor(&e.identified_by)),
+        create_time: Some(timestamp(e.create_time)),
+        open_time: time(e.request.open_time),
+        create_opportunity_call: Some(owed_call_to_proto(
+            CREATE_OPPORTUNITY,
+            &e.request.command_id,
+            owed,
+        )),
+    }
+}
+
+/// A referral on the wire, with its owed call's state.
+pub fn referral(r: &Referral, owed: &OwedStatus) -> pb::Referral {
+    let call = owes::call_state(owed);
+    pb::Referral {
+        name: r.name(),
+        referred_company: Some(party(&r.referred_company)),
+        contact: Some(contact(&r.contact)),
+        title: r.title.clone(),
+        notes: r.notes.clone(),
+        owner: r.owner.clone(),
+        expected_close_date: Some(date_to_proto(r.expected_close_date)),
+        status: wire::<pb::OpportunityRequestStatus, _>(r.request.status(Some(&call))),
+        opportunity: r.request.opportunity.clone().unwrap_or_default(),
+        failure_reason: r.request.failure_reason(Some(&call)).to_owned(),
+        recorded_by: Some(actor(&r.recorded_by)),
+        create_time: Some(timestamp(r.create_time)),
+        open_time: time(r.request.open_time),
+        create_opportunity_call: Some(owed_call_to_proto(
+            CREATE_OPPORTUNITY,
+            &r.request.command_id,
+            owed,
+        )),
+        contact_role: owes::stakeholder_role(r.contact_role) as i32,
     }
 }

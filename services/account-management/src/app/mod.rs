@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod check_ins;
 pub mod operations;
+pub mod opportunities;
 pub mod reports;
 
 use closeloop_kit::outbox::Outbox;

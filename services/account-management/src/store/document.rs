@@ -20,11 +20,13 @@ use time::Date;
 use crate::domain::account as a;
 use crate::domain::check_ins as ci;
 use crate::domain::operations as ops;
+use crate::domain::opportunities as opp;
 use crate::domain::vocabulary as v;
 use crate::domain::vocabulary::{
     AccountStatus, CheckInChannel, ChurnReason, ContactRole, IssueState, ObligationKind,
     ObligationParty, ObligationStatus, OperationsUpdateKind, OutcomeStatus, Severity,
 };
+use crate::domain::vocabulary::{ExpansionKind, StakeholderRole};
 
 /// The format written now.
 const FORMAT: u8 = 1;
@@ -141,6 +143,68 @@ impl Stored for StoredF64 {
     }
     fn load(self) -> Result<f64, Problem> {
         Ok(self.0)
+    }
+}
+
+/// Encodes an expansion as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_expansion(e: &opp::Expansion) -> Result<Vec<u8>, Problem> {
+    encode::<StoredExpansion>(e)
+}
+
+/// Decodes a stored expansion.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_expansion(body: &[u8]) -> Result<opp::Expansion, Problem> {
+    decode::<StoredExpansion>("expansion", body)
+}
+
+/// Encodes a referral as it is stored.
+///
+/// # Errors
+/// INTERNAL when it does not encode (it always does).
+pub fn encode_referral(r: &opp::Referral) -> Result<Vec<u8>, Problem> {
+    encode::<StoredReferral>(r)
+}
+
+/// Decodes a stored referral.
+///
+/// # Errors
+/// INTERNAL when the document is malformed or of a format this build does not know.
+pub fn decode_referral(body: &[u8]) -> Result<opp::Referral, Problem> {
+    decode::<StoredReferral>("referral", body)
+}
+
+/// An expansion id, as its text.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredExpansionId(String);
+
+impl Stored for StoredExpansionId {
+    type Domain = v::ExpansionId;
+    fn store(domain: &v::ExpansionId) -> Self {
+        StoredExpansionId(domain.as_str().to_owned())
+    }
+    fn load(self) -> Result<v::ExpansionId, Problem> {
+        v::ExpansionId::parse(&self.0).map_err(|_| unknown("expansion id"))
+    }
+}
+
+/// A referral id, as its text.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredReferralId(String);
+
+impl Stored for StoredReferralId {
+    type Domain = v::ReferralId;
+    fn store(domain: &v::ReferralId) -> Self {
+        StoredReferralId(domain.as_str().to_owned())
+    }
+    fn load(self) -> Result<v::ReferralId, Problem> {
+        v::ReferralId::parse(&self.0).map_err(|_| unknown("referral id"))
     }
 }
 
@@ -390,3 +454,50 @@ stored_struct!(StoredMeasurement => ops::Measurement {
 stored_enum!(StoredUpdateKind => OperationsUpdateKind { Performance, Issue, Resolution });
 stored_enum!(StoredSeverity => Severity { Info, Low, Medium, High, Critical });
 stored_enum!(StoredIssueState => IssueState { Open, Resolved });
+
+stored_struct!(StoredExpansion => opp::Expansion {
+    id: StoredExpansionId,
+    account: StoredAccountId,
+    kind: StoredExpansionKind,
+    title: String,
+    description: String,
+    estimated_value: Option<StoredMoney>,
+    expected_close_date: Date,
+    renews_contract: Option<String>,
+    prior_contract_value: Option<StoredMoney>,
+    owner: String,
+    identified_by: StoredActor,
+    create_time: i64,
+    request: StoredOpportunityRequest,
+});
+
+stored_struct!(StoredReferral => opp::Referral {
+    id: StoredReferralId,
+    account: StoredAccountId,
+    referred_company: StoredParty,
+    contact: StoredContact,
+    contact_role: StoredStakeholderRole,
+    title: String,
+    notes: String,
+    owner: String,
+    expected_close_date: Date,
+    recorded_by: StoredActor,
+    create_time: i64,
+    request: StoredOpportunityRequest,
+});
+
+stored_struct!(StoredOpportunityRequest => opp::OpportunityRequest {
+    command_id: String,
+    opportunity: Option<String>,
+    open_time: Option<i64>,
+});
+
+stored_enum!(StoredExpansionKind => ExpansionKind { Upsell, CrossSell, Renewal });
+stored_enum!(StoredStakeholderRole => StakeholderRole {
+    DecisionMaker,
+    EconomicBuyer,
+    Champion,
+    TechnicalEvaluator,
+    Influencer,
+    User,
+});

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod check_ins;
 pub mod document;
 pub mod operations;
+pub mod opportunities;
 
 use closeloop_kit::db::{Db, Migrations};
 
@@ -30,6 +31,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             "operations_updates",
             include_str!("../../migrations/sqlite/0300_operations_updates.sql"),
         ),
+        (
+            400,
+            "expansions_referrals",
+            include_str!("../../migrations/sqlite/0400_expansions_referrals.sql"),
+        ),
     ],
     postgres: &[
         (
@@ -46,6 +52,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             300,
             "operations_updates",
             include_str!("../../migrations/postgres/0300_operations_updates.sql"),
+        ),
+        (
+            400,
+            "expansions_referrals",
+            include_str!("../../migrations/postgres/0400_expansions_referrals.sql"),
         ),
     ],
 };

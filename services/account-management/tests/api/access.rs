@@ -38,6 +38,12 @@ enum Rpc {
     GetOperationsUpdate,
     ListOperationsUpdates,
     ListSalespersonFeed,
+    IdentifyExpansion,
+    GetExpansion,
+    ListExpansions,
+    RecordReferral,
+    GetReferral,
+    ListReferrals,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -80,6 +86,12 @@ const TABLE: &[(Rpc, &[Role])] = &[
         Rpc::ListSalespersonFeed,
         &[SalesRep, SalesManager, Finance, Service],
     ),
+    (Rpc::IdentifyExpansion, &[AccountManager]),
+    (Rpc::GetExpansion, READERS),
+    (Rpc::ListExpansions, READERS),
+    (Rpc::RecordReferral, &[AccountManager]),
+    (Rpc::GetReferral, READERS),
+    (Rpc::ListReferrals, READERS),
 ];
 
 /// Every role but `operations`, which reads only accounts and operations updates.
@@ -133,6 +145,26 @@ async fn prepared(app: &TestApp, rpc: Rpc, customer: &str) -> pb::Account {
             .await
             .unwrap();
     }
+    if rpc == Rpc::GetExpansion {
+        app.am()
+            .identify_expansion(pb::IdentifyExpansionRequest {
+                parent: a.name.clone(),
+                expansion: Some(expansion(app)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    if rpc == Rpc::GetReferral {
+        app.am()
+            .record_referral(pb::RecordReferralRequest {
+                parent: a.name.clone(),
+                referral: Some(referral()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
     if rpc == Rpc::ReactivateAccount {
         return app
             .am()
@@ -146,6 +178,31 @@ async fn prepared(app: &TestApp, rpc: Rpc, customer: &str) -> pb::Account {
             .into_inner();
     }
     a
+}
+
+fn expansion(app: &TestApp) -> pb::Expansion {
+    pb::Expansion {
+        kind: pb::ExpansionKind::Upsell as i32,
+        title: "More seats".into(),
+        expected_close_date: Some(app.days_from_today(30)),
+        ..Default::default()
+    }
+}
+
+fn referral() -> pb::Referral {
+    pb::Referral {
+        referred_company: Some(closeloop_proto::common::v1::Party {
+            account_id: "globex".into(),
+            display_name: "Globex AG".into(),
+        }),
+        contact: Some(closeloop_proto::common::v1::Contact {
+            display_name: "Gina".into(),
+            email: "gina@globex.example".into(),
+            ..Default::default()
+        }),
+        contact_role: closeloop_proto::opportunities::v1::StakeholderRole::Champion as i32,
+        ..Default::default()
+    }
 }
 
 fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
@@ -201,6 +258,22 @@ async fn child(app: &TestApp, rpc: Rpc, name: &str) -> String {
                     .first()
                     .map(|u| u.name.clone())
             }),
+        Rpc::GetExpansion => s
+            .list_expansions(pb::ListExpansionsRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().expansions.first().map(|e| e.name.clone())),
+        Rpc::GetReferral => s
+            .list_referrals(pb::ListReferralsRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().referrals.first().map(|e| e.name.clone())),
         _ => None,
     };
     found.unwrap_or_else(|| format!("{name}/{}/{MISSING_CHILD}", collection(rpc)))
@@ -210,6 +283,8 @@ fn collection(rpc: Rpc) -> &'static str {
     match rpc {
         Rpc::GetCheckIn => "checkIns",
         Rpc::GetOperationsUpdate => "operationsUpdates",
+        Rpc::GetExpansion => "expansions",
+        Rpc::GetReferral => "referrals",
         _ => "",
     }
 }
@@ -219,6 +294,8 @@ fn resource_type(rpc: Rpc) -> &'static str {
     match rpc {
         Rpc::GetCheckIn => "closeloop.accounts.v1.CheckIn",
         Rpc::GetOperationsUpdate => "closeloop.accounts.v1.OperationsUpdate",
+        Rpc::GetExpansion => "closeloop.accounts.v1.Expansion",
+        Rpc::GetReferral => "closeloop.accounts.v1.Referral",
         _ => "closeloop.accounts.v1.Account",
     }
 }
@@ -395,6 +472,48 @@ async fn call(
             })
             .await?;
         }
+        Rpc::IdentifyExpansion => {
+            c.identify_expansion(pb::IdentifyExpansionRequest {
+                parent: name.into(),
+                expansion: Some(expansion(app)),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::GetExpansion => {
+            c.get_expansion(pb::GetExpansionRequest {
+                name: child(app, rpc, name).await,
+            })
+            .await?;
+        }
+        Rpc::ListExpansions => {
+            c.list_expansions(pb::ListExpansionsRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::RecordReferral => {
+            c.record_referral(pb::RecordReferralRequest {
+                parent: name.into(),
+                referral: Some(referral()),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Rpc::GetReferral => {
+            c.get_referral(pb::GetReferralRequest {
+                name: child(app, rpc, name).await,
+            })
+            .await?;
+        }
+        Rpc::ListReferrals => {
+            c.list_referrals(pb::ListReferralsRequest {
+                parent: name.into(),
+                ..Default::default()
+            })
+            .await?;
+        }
         Rpc::GetCustomerLifetimeValue => {
             c.get_customer_lifetime_value(pb::GetCustomerLifetimeValueRequest {
                 name: name.into(),
@@ -552,4 +671,34 @@ async fn list_operations_updates() {
 #[tokio::test]
 async fn list_salesperson_feed() {
     row(Rpc::ListSalespersonFeed).await;
+}
+
+#[tokio::test]
+async fn identify_expansion() {
+    row(Rpc::IdentifyExpansion).await;
+}
+
+#[tokio::test]
+async fn get_expansion() {
+    row(Rpc::GetExpansion).await;
+}
+
+#[tokio::test]
+async fn list_expansions() {
+    row(Rpc::ListExpansions).await;
+}
+
+#[tokio::test]
+async fn record_referral() {
+    row(Rpc::RecordReferral).await;
+}
+
+#[tokio::test]
+async fn get_referral() {
+    row(Rpc::GetReferral).await;
+}
+
+#[tokio::test]
+async fn list_referrals() {
+    row(Rpc::ListReferrals).await;
 }

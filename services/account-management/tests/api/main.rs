@@ -9,4 +9,5 @@ mod health;
 mod helpers;
 mod moves;
 mod operations;
+mod opportunities;
 mod updates;
