@@ -25,13 +25,6 @@ fn account_answer(seen: Seen<'_>) -> pb::Account {
     responses::account(seen)
 }
 
-/// A method this build does not serve yet.
-fn not_served(method: &str) -> Status {
-    Status::unimplemented(format!(
-        "closeloop.accounts.v1.AccountService/{method} is not served by this build"
-    ))
-}
-
 #[tonic::async_trait]
 impl AccountService for Api {
     async fn open_account(&self, request: Request<pb::OpenAccountRequest>) -> Answer<pb::Account> {
@@ -750,8 +743,47 @@ impl AccountService for Api {
 
     async fn get_portfolio_metrics(
         &self,
-        _request: Request<pb::GetPortfolioMetricsRequest>,
+        request: Request<pb::GetPortfolioMetricsRequest>,
     ) -> Answer<pb::PortfolioMetrics> {
-        Err(not_served("GetPortfolioMetrics"))
+        let principal = reader(&request, Action::GetPortfolioMetrics)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let mut managers = Some(Vec::with_capacity(r.account_managers.len()));
+        if r.account_managers.len() <= crate::domain::limits::MAX_REPORT_SUBJECTS {
+            for (i, m) in r.account_managers.iter().enumerate() {
+                match requests::filter_value("account_managers", m) {
+                    Ok(Some(m)) => {
+                        if let Some(list) = managers.as_mut() {
+                            list.push(m);
+                        }
+                    }
+                    _ => {
+                        v.add(
+                            format!("account_managers[{i}]"),
+                            "1 to 128 characters, no control characters",
+                        );
+                        managers = None;
+                    }
+                }
+            }
+        } else {
+            managers = Some(r.account_managers.clone());
+        }
+        let period = v.check(
+            "period",
+            closeloop_kit::convert::date_range(r.period.as_ref()),
+        );
+        let currency = v.check(
+            "currency_code",
+            closeloop_kit::types::CurrencyCode::parse(&r.currency_code),
+        );
+        let (managers, (first, last), currency) = v.values((managers, period, currency))?;
+        let managers = access::portfolio_managers(&principal, managers)?;
+        let metrics = self
+            .app
+            .portfolio(&managers, first, last, currency)
+            .await
+            .map_err(in_api_words)?;
+        Ok(Response::new(responses::portfolio(&metrics)))
     }
 }

@@ -14,6 +14,7 @@ use crate::domain::health::{AccountHealth, PaymentStanding};
 use crate::domain::lifetime_value::LifetimeValue;
 use crate::domain::operations::{FeedEntry, OperationsUpdate, update_name};
 use crate::domain::opportunities::{CREATE_OPPORTUNITY, Expansion, Referral};
+use crate::domain::portfolio::{PortfolioMetrics, PortfolioRow};
 use crate::domain::vocabulary::{AccountId, Actor, Contact, Party, account_name};
 use crate::owes;
 use closeloop_kit::convert::owed_call_to_proto;
@@ -374,5 +375,46 @@ pub fn referral(r: &Referral, owed: &OwedStatus) -> pb::Referral {
             owed,
         )),
         contact_role: owes::stakeholder_role(r.contact_role) as i32,
+    }
+}
+
+fn portfolio_row(
+    currency: closeloop_kit::types::CurrencyCode,
+    r: &PortfolioRow,
+) -> pb::PortfolioMetricsRow {
+    let m = |minor: i64| money(Money::new(currency, minor));
+    pb::PortfolioMetricsRow {
+        account_manager: r.account_manager.clone(),
+        starting_account_count: r.starting_account_count,
+        retained_account_count: r.retained_account_count,
+        churned_account_count: r.churned_account_count,
+        new_account_count: r.new_account_count,
+        starting_recurring_revenue: m(r.starting_recurring_revenue),
+        ending_recurring_revenue: m(r.ending_recurring_revenue),
+        expansion_revenue: m(r.expansion_revenue),
+        contraction_revenue: m(r.contraction_revenue),
+        churned_revenue: m(r.churned_revenue),
+        new_recurring_revenue: m(r.new_recurring_revenue),
+        net_revenue_retention_bps: r.net_revenue_retention_bps,
+        gross_revenue_retention_bps: r.gross_revenue_retention_bps,
+        logo_retention_bps: r.logo_retention_bps,
+    }
+}
+
+/// Portfolio metrics on the wire.
+pub fn portfolio(p: &PortfolioMetrics) -> pb::PortfolioMetrics {
+    pb::PortfolioMetrics {
+        account_managers: p.account_managers.clone(),
+        period: Some(closeloop_kit::convert::date_range_to_proto((
+            p.first_day,
+            p.last_day,
+        ))),
+        currency_code: p.currency.as_str().to_owned(),
+        rows: p
+            .rows
+            .iter()
+            .map(|r| portfolio_row(p.currency, r))
+            .collect(),
+        total: Some(portfolio_row(p.currency, &p.total)),
     }
 }

@@ -87,4 +87,27 @@ impl App {
             self.clock.now_micros(),
         ))
     }
+
+    /// GetPortfolioMetrics over the accounts of `managers` (empty: all).
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT `period.end_date` when reversed; database errors.
+    pub async fn portfolio(
+        &self,
+        managers: &[String],
+        first: time::Date,
+        last: time::Date,
+        currency: closeloop_kit::types::CurrencyCode,
+    ) -> Result<crate::domain::portfolio::PortfolioMetrics, Problem> {
+        let accounts = self.store.all_accounts().await?;
+        crate::domain::portfolio::portfolio_metrics(
+            accounts
+                .iter()
+                .filter(|a| managers.is_empty() || managers.contains(&a.account_manager)),
+            managers,
+            first,
+            last,
+            currency,
+        )
+    }
 }

@@ -44,6 +44,7 @@ enum Rpc {
     RecordReferral,
     GetReferral,
     ListReferrals,
+    GetPortfolioMetrics,
 }
 
 use Role::{AccountManager, Finance, Operations, SalesManager, SalesRep, Service};
@@ -92,6 +93,10 @@ const TABLE: &[(Rpc, &[Role])] = &[
     (Rpc::RecordReferral, &[AccountManager]),
     (Rpc::GetReferral, READERS),
     (Rpc::ListReferrals, READERS),
+    (
+        Rpc::GetPortfolioMetrics,
+        &[SalesManager, Finance, AccountManager, Service],
+    ),
 ];
 
 /// Every role but `operations`, which reads only accounts and operations updates.
@@ -304,7 +309,10 @@ fn resource_type(rpc: Rpc) -> &'static str {
 fn on_one_account(rpc: Rpc) -> bool {
     !matches!(
         rpc,
-        Rpc::ListAccounts | Rpc::ListDueCheckIns | Rpc::ListSalespersonFeed
+        Rpc::ListAccounts
+            | Rpc::ListDueCheckIns
+            | Rpc::ListSalespersonFeed
+            | Rpc::GetPortfolioMetrics
     )
 }
 
@@ -514,6 +522,17 @@ async fn call(
             })
             .await?;
         }
+        Rpc::GetPortfolioMetrics => {
+            c.get_portfolio_metrics(pb::GetPortfolioMetricsRequest {
+                period: Some(closeloop_proto::common::v1::DateRange {
+                    start_date: Some(app.days_from_today(-10)),
+                    end_date: Some(app.today()),
+                }),
+                currency_code: "EUR".into(),
+                ..Default::default()
+            })
+            .await?;
+        }
         Rpc::GetCustomerLifetimeValue => {
             c.get_customer_lifetime_value(pb::GetCustomerLifetimeValueRequest {
                 name: name.into(),
@@ -701,4 +720,9 @@ async fn get_referral() {
 #[tokio::test]
 async fn list_referrals() {
     row(Rpc::ListReferrals).await;
+}
+
+#[tokio::test]
+async fn get_portfolio_metrics() {
+    row(Rpc::GetPortfolioMetrics).await;
 }

@@ -10,4 +10,5 @@ mod helpers;
 mod moves;
 mod operations;
 mod opportunities;
+mod portfolio;
 mod updates;
