@@ -17,6 +17,7 @@ pub const SERVICES: &[&ServiceDef] = &[
     &closeloop_opportunities::SERVICE,
     &closeloop_contracts_payments::SERVICE,
     &closeloop_handoff::SERVICE,
+    &closeloop_account_management::SERVICE,
 ];
 
 /// Default port of the first service (opportunities); each next service takes the next port.

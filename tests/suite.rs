@@ -19,14 +19,14 @@ fn free_port() -> u16 {
     for _ in 0..100 {
         let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = first.local_addr().unwrap().port();
-        let rest: Vec<_> = (1..3)
+        let rest: Vec<_> = (1..4)
             .map(|i| std::net::TcpListener::bind(("127.0.0.1", base.saturating_add(i))))
             .collect();
         if rest.iter().all(Result::is_ok) {
             return base;
         }
     }
-    panic!("no three consecutive free ports");
+    panic!("no four consecutive free ports");
 }
 
 /// Kills the child if the test fails before stopping it.
@@ -98,6 +98,10 @@ async fn up_serves_the_suite_and_stops_gracefully() {
     assert!(listed("contracts-payments", &contracts_addr), "{banner}");
     assert!(
         listed("handoff", &format!("127.0.0.1:{}", port + 2)),
+        "{banner}"
+    );
+    assert!(
+        listed("account-management", &format!("127.0.0.1:{}", port + 3)),
         "{banner}"
     );
     assert!(data.join("opportunities.db").exists());

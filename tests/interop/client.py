@@ -10,14 +10,15 @@ contracts service's outbox), prefilled from the opportunity's stakeholders and o
 timeline from the contract's deliverable; reads its readiness checklist and has a premature submit
 refused item by item; completes it, lets an account manager take it from the unassigned queue,
 schedules the introduction, submits it (READY), has the account manager complete the introduction
-and accept it (ACCEPTED), leaving OpenAccount PENDING in the outbox (account-management is not
-part of the suite yet).
+and accept it (ACCEPTED). Accepting opens the account on the account-management service
+(OpenAccount, delivered by the handoff service's outbox): the client waits for the handoff to say
+so and finds the account, managed by the account manager, with the handoff's goals as outcomes.
 Refusals are read as such a client reads them: the `google.rpc` details in the
 `grpc-status-details-bin` trailer, decoded with grpcio-status and googleapis-common-protos, the
 packages common.proto points Python clients to.
 
-Usage: client.py OPPORTUNITIES_ADDRESS CONTRACTS_ADDRESS HANDOFF_ADDRESS REP_TOKEN MANAGER_TOKEN
-FINANCE_TOKEN ACCOUNT_MANAGER_TOKEN (stubs generated into PYTHONPATH beforehand).
+Usage: client.py OPPORTUNITIES_ADDRESS CONTRACTS_ADDRESS HANDOFF_ADDRESS ACCOUNTS_ADDRESS REP_TOKEN
+MANAGER_TOKEN FINANCE_TOKEN ACCOUNT_MANAGER_TOKEN (stubs generated into PYTHONPATH beforehand).
 """
 
 import base64
@@ -32,6 +33,8 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.rpc import error_details_pb2 as error_details
 from grpc_status import rpc_status
 
+from closeloop.accounts.v1 import accounts_pb2 as apb
+from closeloop.accounts.v1 import accounts_pb2_grpc as arpc
 from closeloop.common.v1 import common_pb2 as common
 from closeloop.contracts.v1 import contracts_pb2 as cpb
 from closeloop.contracts.v1 import contracts_pb2_grpc as crpc
@@ -93,12 +96,22 @@ def refusal(what, call, code):
 
 
 def main():
-    address, contracts_address, handoff_address, rep_token, manager_token, finance_token, am_token = sys.argv[1:8]
+    (
+        address,
+        contracts_address,
+        handoff_address,
+        accounts_address,
+        rep_token,
+        manager_token,
+        finance_token,
+        am_token,
+    ) = sys.argv[1:9]
     stub = rpc.OpportunityServiceStub(grpc.insecure_channel(address))
     contracts_channel = grpc.insecure_channel(contracts_address)
     contracts = crpc.ContractServiceStub(contracts_channel)
     payments = crpc.PaymentServiceStub(contracts_channel)
     handoffs = hrpc.HandoffServiceStub(grpc.insecure_channel(handoff_address))
+    accounts = arpc.AccountServiceStub(grpc.insecure_channel(accounts_address))
     rep = [("authorization", f"Bearer {rep_token}")]
     manager = [("authorization", f"Bearer {manager_token}")]
     finance = [("authorization", f"Bearer {finance_token}")]
@@ -236,7 +249,8 @@ def main():
     check(mix.total.discount_given.amount_minor >= 15000, "the revenue mix shows the discount given")
 
     placed = contract_to_payments(contracts, payments, o, today, rep, manager, finance, subject(rep_token))
-    order_to_handoff(handoffs, o, placed, today, rep, am, subject(rep_token), subject(am_token))
+    accepted = order_to_handoff(handoffs, o, placed, today, rep, am, subject(rep_token), subject(am_token))
+    handoff_to_account(handoffs, accounts, accepted, rep, am, subject(am_token))
     print("interop: all checks passed")
 
 
@@ -628,17 +642,42 @@ def order_to_handoff(handoffs, won, placed, today, rep, am, rep_subject, am_subj
         moves == ["HANDOFF_STATUS_DRAFT", "HANDOFF_STATUS_READY", "HANDOFF_STATUS_ACCEPTED"],
         f"its status history: {moves}",
     )
-    call = handoffs.GetHandoff(hpb.GetHandoffRequest(name=h.name), metadata=rep)
-    owed = call.open_account_call
+    return h
+
+
+def handoff_to_account(handoffs, accounts, h, rep, am, am_subject):
+    """The accepted handoff opens the account: the call is delivered through the handoff service's
+    outbox, and the account is there, managed by the account manager."""
+    deadline = time.monotonic() + 10
+    while True:
+        call = handoffs.GetHandoff(hpb.GetHandoffRequest(name=h.name), metadata=rep)
+        owed = call.open_account_call
+        if owed.state != common.OWED_CALL_STATE_PENDING or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     check(
-        owed.state == common.OWED_CALL_STATE_PENDING
-        and call.account_opening.state == hpb.ACCOUNT_OPENING_STATE_PENDING
+        owed.state == common.OWED_CALL_STATE_DELIVERED
+        and call.account_opening.state == hpb.ACCOUNT_OPENING_STATE_OPENED
         and owed.method == "closeloop.accounts.v1.AccountService/OpenAccount"
         and owed.command_id == f"open-account-{h.name.split('/')[-1]}",
-        f"OpenAccount waits in the outbox (account-management is not running): {common.OwedCallState.Name(owed.state)} "
-        f"{owed.command_id}",
+        f"OpenAccount delivered to account-management: {common.OwedCallState.Name(owed.state)} {owed.command_id}",
     )
-
+    found = accounts.ListAccounts(
+        apb.ListAccountsRequest(customer_account_id="interop-acme"), metadata=am
+    ).accounts
+    check(len(found) == 1, f"the account manager finds one account for the customer ({len(found)})")
+    account = found[0]
+    check(
+        account.account_manager == am_subject
+        and account.handoff == h.name
+        and account.status == apb.ACCOUNT_STATUS_ACTIVE,
+        f"it is ACTIVE, managed by {account.account_manager}, opened by {account.handoff}",
+    )
+    goals = {o.goal for o in account.outcomes}
+    check(
+        {g.description for g in h.goals} <= goals,
+        f"the handoff's goals are its outcomes: {sorted(goals)}",
+    )
 
 if __name__ == "__main__":
     main()

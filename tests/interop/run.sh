@@ -27,7 +27,7 @@ cargo build --locked --quiet --bin closeloop
 closeloop=target/debug/closeloop
 # `closeloop up` takes one port per service from the base port: find a free one whose next
 # ones (one per further service) are free too.
-services=3
+services=4
 port=$("$venv/bin/python" -c '
 import socket, sys
 n = int(sys.argv[1])
@@ -60,5 +60,5 @@ manager=$("$closeloop" token --data-dir "$work/data" --subject interop-manager -
 finance=$("$closeloop" token --data-dir "$work/data" --subject interop-finance --role finance)
 account_manager=$("$closeloop" token --data-dir "$work/data" --subject interop-am --role account_manager)
 PYTHONPATH="$work/stubs" "$venv/bin/python" tests/interop/client.py \
-    "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "127.0.0.1:$((port + 2))" \
+    "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "127.0.0.1:$((port + 2))" "127.0.0.1:$((port + 3))" \
     "$rep" "$manager" "$finance" "$account_manager"
