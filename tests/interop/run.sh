@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cross-language check: generates a Python client from proto/ alone, starts `closeloop up` on
 # a scratch data folder and free ports (opportunities on the base port, contracts-and-payments on
-# the next one, handoff on the one after), and runs the client against all three with a token per
-# role it plays (salesperson, sales manager, finance, account manager). Needs python3 and network
+# the next one, handoff on the one after, account-management on the last), and runs the client
+# against all four with a token per role it plays (salesperson, sales manager, finance, account
+# manager, operations). Needs python3 and network
 # access to PyPI (the packages go into a virtualenv under target/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,6 +60,7 @@ rep=$("$closeloop" token --data-dir "$work/data" --subject interop-rep --role sa
 manager=$("$closeloop" token --data-dir "$work/data" --subject interop-manager --role sales_manager)
 finance=$("$closeloop" token --data-dir "$work/data" --subject interop-finance --role finance)
 account_manager=$("$closeloop" token --data-dir "$work/data" --subject interop-am --role account_manager)
+operations=$("$closeloop" token --data-dir "$work/data" --subject interop-ops --role operations)
 PYTHONPATH="$work/stubs" "$venv/bin/python" tests/interop/client.py \
     "127.0.0.1:$port" "127.0.0.1:$((port + 1))" "127.0.0.1:$((port + 2))" "127.0.0.1:$((port + 3))" \
-    "$rep" "$manager" "$finance" "$account_manager"
+    "$rep" "$manager" "$finance" "$account_manager" "$operations"
