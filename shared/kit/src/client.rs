@@ -182,7 +182,7 @@ pub async fn call_encoded(
     method: &str,
     request: Vec<u8>,
     timeout: Duration,
-) -> Result<(), tonic::Status> {
+) -> Result<Vec<u8>, tonic::Status> {
     let path = http::uri::PathAndQuery::try_from(format!("/{method}"))
         .map_err(|e| tonic::Status::internal(format!("method {method:?}: {e}")))?;
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -192,5 +192,7 @@ pub async fn call_encoded(
     let mut request = tonic::Request::new(request);
     request.set_timeout(timeout);
     credentials.prepare(&mut request);
-    grpc.unary(request, path, RawCodec).await.map(drop)
+    grpc.unary(request, path, RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
 }

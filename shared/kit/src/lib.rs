@@ -46,6 +46,11 @@ pub const KIT_MIGRATIONS: db::Migrations = db::Migrations {
             "kit: outbox destinations and parking, secrets",
             include_str!("../migrations/sqlite/0002_outbox_destinations.sql"),
         ),
+        (
+            3,
+            "kit: outbox answers",
+            include_str!("../migrations/sqlite/0003_outbox_answers.sql"),
+        ),
     ],
     postgres: &[
         (
@@ -57,6 +62,11 @@ pub const KIT_MIGRATIONS: db::Migrations = db::Migrations {
             2,
             "kit: outbox destinations and parking, secrets",
             include_str!("../migrations/postgres/0002_outbox_destinations.sql"),
+        ),
+        (
+            3,
+            "kit: outbox answers",
+            include_str!("../migrations/postgres/0003_outbox_answers.sql"),
         ),
     ],
 };

@@ -157,8 +157,12 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 /// Sends commands to one peer.
 pub trait Deliver: Send + Sync + 'static {
     /// Delivers one command. `Ok` only once the callee confirmed it applied (or had already
-    /// applied) the command.
-    fn deliver(&self, command: &Command) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+    /// applied) the command, with the callee's encoded answer when it gave one (not for
+    /// ALREADY_EXISTS).
+    fn deliver(
+        &self,
+        command: &Command,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, DeliveryError>> + Send;
 }
 
 /// Delivers commands as unary gRPC calls of their method with their encoded request.
@@ -180,7 +184,7 @@ impl GrpcDelivery {
 }
 
 impl Deliver for GrpcDelivery {
-    async fn deliver(&self, command: &Command) -> Result<(), DeliveryError> {
+    async fn deliver(&self, command: &Command) -> Result<Option<Vec<u8>>, DeliveryError> {
         match call_encoded(
             self.channel.clone(),
             &self.credentials,
@@ -190,9 +194,9 @@ impl Deliver for GrpcDelivery {
         )
         .await
         {
-            Ok(()) => Ok(()),
+            Ok(answer) => Ok(Some(answer)),
             // The resource exists already: an earlier delivery applied the command.
-            Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(()),
+            Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(None),
             Err(status) => Err(DeliveryError::of(&status)),
         }
     }
@@ -393,6 +397,23 @@ pub struct OwedStatus {
     pub create_time: i64,
     /// When the state last changed (µs); 0 when unknown.
     pub state_change_time: i64,
+    /// The callee's encoded answer, once delivered, when it gave one (not when it answered
+    /// that an earlier delivery had applied the command, nor once the outbox no longer holds
+    /// the command).
+    pub answer: Option<Vec<u8>>,
+}
+
+impl OwedStatus {
+    /// A command written at `time` in the transaction being committed: what the resource that
+    /// owes it shows in the answer of the change that owed it.
+    pub fn written(time: i64) -> OwedStatus {
+        OwedStatus {
+            state: OwedState::Pending,
+            create_time: time,
+            state_change_time: time,
+            answer: None,
+        }
+    }
 }
 
 /// Where the command `id` stands. A delivered command is deleted from the outbox after the
@@ -403,7 +424,7 @@ pub struct OwedStatus {
 /// Database errors.
 pub async fn owed_status(db: &Db, id: &str) -> Result<OwedStatus, Problem> {
     let row = sqlx::query(
-        "SELECT create_time, deliver_time, park_time, last_code, last_error FROM outbox \
+        "SELECT create_time, deliver_time, park_time, last_code, last_error, answer FROM outbox \
          WHERE id = $1",
     )
     .bind(id)
@@ -414,6 +435,7 @@ pub async fn owed_status(db: &Db, id: &str) -> Result<OwedStatus, Problem> {
             state: OwedState::Delivered,
             create_time: 0,
             state_change_time: 0,
+            answer: None,
         });
     };
     let create_time: i64 = row.try_get("create_time")?;
@@ -424,6 +446,7 @@ pub async fn owed_status(db: &Db, id: &str) -> Result<OwedStatus, Problem> {
             state: OwedState::Delivered,
             create_time,
             state_change_time: t,
+            answer: row.try_get("answer")?,
         },
         (None, Some(t)) => OwedStatus {
             state: OwedState::Refused {
@@ -436,11 +459,13 @@ pub async fn owed_status(db: &Db, id: &str) -> Result<OwedStatus, Problem> {
             },
             create_time,
             state_change_time: t,
+            answer: None,
         },
         (None, None) => OwedStatus {
             state: OwedState::Pending,
             create_time,
             state_change_time: create_time,
+            answer: None,
         },
     })
 }
@@ -584,14 +609,17 @@ impl<D: Deliver> Relay<D> {
                 .await;
             let now = now_micros();
             match outcome {
-                Ok(()) => {
+                Ok(answer) => {
+                    // The answer is kept with the delivery: the resource that owed the call may
+                    // need what the callee created (e.g. the name of an opportunity opened).
                     sqlx::query(
-                        "UPDATE outbox SET deliver_time = $1, lease_until = 0, attempts = attempts + 1 \
-                         WHERE id = $2 AND lease_until = $3",
+                        "UPDATE outbox SET deliver_time = $1, lease_until = 0, attempts = attempts + 1, \
+                         answer = $4 WHERE id = $2 AND lease_until = $3",
                     )
                     .bind(now)
                     .bind(&command.id)
                     .bind(held)
+                    .bind(answer)
                     .execute(self.db.writes())
                     .await?;
                     settled += 1;

@@ -81,13 +81,14 @@ impl Scripted {
 }
 
 impl Deliver for Scripted {
-    async fn deliver(&self, command: &Command) -> Result<(), DeliveryError> {
+    async fn deliver(&self, command: &Command) -> Result<Option<Vec<u8>>, DeliveryError> {
         self.asked.lock().unwrap().push(command.id.clone());
         let outcome = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
         if outcome.is_ok() {
             self.delivered.lock().unwrap().push(command.id.clone());
         }
-        outcome
+        // The callee answers with the command's id, so a test can tell answers apart.
+        outcome.map(|()| Some(format!("answer to {}", command.id).into_bytes()))
     }
 }
 
@@ -158,6 +159,15 @@ async fn commands_commit_with_the_change_and_survive_a_peer_that_is_down() {
     // Delivered commands are not delivered again.
     relay.run_once().await.unwrap();
     assert_eq!(peer.asked.lock().unwrap().len(), 5);
+
+    // What owed each call sees it delivered, with the callee's answer.
+    let status = outbox::owed_status(&db, "cmd-2").await.unwrap();
+    assert_eq!(status.state, outbox::OwedState::Delivered);
+    assert_eq!(
+        status.answer.as_deref(),
+        Some(b"answer to cmd-2".as_slice())
+    );
+    assert!(status.state_change_time >= status.create_time);
 }
 
 #[tokio::test]
@@ -354,10 +364,10 @@ async fn a_batch_outlasting_its_lease_is_not_delivered_twice_by_two_replicas() {
     #[derive(Clone, Default)]
     struct Slow(Arc<Mutex<Vec<String>>>);
     impl Deliver for Slow {
-        async fn deliver(&self, command: &Command) -> Result<(), DeliveryError> {
+        async fn deliver(&self, command: &Command) -> Result<Option<Vec<u8>>, DeliveryError> {
             tokio::time::sleep(Duration::from_millis(150)).await;
             self.0.lock().unwrap().push(command.id.clone());
-            Ok(())
+            Ok(None)
         }
     }
     let (_t, db) = db().await;

@@ -13,12 +13,12 @@ use crate::domain::check_ins::{CheckIn, DueCheckIn};
 use crate::domain::health::{AccountHealth, PaymentStanding};
 use crate::domain::lifetime_value::LifetimeValue;
 use crate::domain::operations::{FeedEntry, OperationsUpdate, update_name};
-use crate::domain::opportunities::{CREATE_OPPORTUNITY, Expansion, Referral};
+use crate::domain::opportunities::{CREATE_OPPORTUNITY, Expansion, OpportunityRequest, Referral};
 use crate::domain::portfolio::{PortfolioMetrics, PortfolioRow};
 use crate::domain::vocabulary::{AccountId, Actor, Contact, Party, account_name};
 use crate::owes;
 use closeloop_kit::convert::owed_call_to_proto;
-use closeloop_kit::outbox::OwedStatus;
+use closeloop_kit::outbox::{OwedState, OwedStatus};
 
 fn money(m: Money) -> Option<common::Money> {
     Some(money_to_proto(m))
@@ -339,16 +339,40 @@ pub fn expansion(e: &Expansion, owed: &OwedStatus) -> pb::Expansion {
         prior_contract_value: e.prior_contract_value.and_then(money),
         owner: e.owner.clone(),
         status: wire::<pb::OpportunityRequestStatus, _>(e.request.status(Some(&call))),
-        opportunity: e.request.opportunity.clone().unwrap_or_default(),
+        opportunity: opened(&e.request, owed).0,
         failure_reason: e.request.failure_reason(Some(&call)).to_owned(),
         identified_by: Some(actor(&e.identified_by)),
         create_time: Some(timestamp(e.create_time)),
-        open_time: time(e.request.open_time),
+        open_time: opened(&e.request, owed).1,
         create_opportunity_call: Some(owed_call_to_proto(
             CREATE_OPPORTUNITY,
             &e.request.command_id,
             owed,
         )),
+    }
+}
+
+/// The opportunity a CreateOpportunity call opened, and when: recorded on the request, or else
+/// read from the opportunities service's answer, which the outbox keeps with the delivery.
+fn opened(
+    request: &OpportunityRequest,
+    owed: &OwedStatus,
+) -> (String, Option<prost_types::Timestamp>) {
+    if let Some(name) = &request.opportunity {
+        return (name.clone(), time(request.open_time));
+    }
+    let answer = match (&owed.state, &owed.answer) {
+        (OwedState::Delivered, Some(answer)) => answer,
+        _ => return (String::new(), None),
+    };
+    match <closeloop_proto::opportunities::v1::Opportunity as prost::Message>::decode(
+        answer.as_slice(),
+    ) {
+        Ok(o) => (
+            o.name,
+            (owed.state_change_time > 0).then(|| timestamp(owed.state_change_time)),
+        ),
+        Err(_) => (String::new(), None),
     }
 }
 
@@ -364,11 +388,11 @@ pub fn referral(r: &Referral, owed: &OwedStatus) -> pb::Referral {
         owner: r.owner.clone(),
         expected_close_date: Some(date_to_proto(r.expected_close_date)),
         status: wire::<pb::OpportunityRequestStatus, _>(r.request.status(Some(&call))),
-        opportunity: r.request.opportunity.clone().unwrap_or_default(),
+        opportunity: opened(&r.request, owed).0,
         failure_reason: r.request.failure_reason(Some(&call)).to_owned(),
         recorded_by: Some(actor(&r.recorded_by)),
         create_time: Some(timestamp(r.create_time)),
-        open_time: time(r.request.open_time),
+        open_time: opened(&r.request, owed).1,
         create_opportunity_call: Some(owed_call_to_proto(
             CREATE_OPPORTUNITY,
             &r.request.command_id,

@@ -46,11 +46,7 @@ impl App {
         self.outbox
             .enqueue(work.conn(), &owes::create_opportunity(&call))
             .await?;
-        let pending = OwedStatus {
-            state: outbox::OwedState::Pending,
-            create_time: now,
-            state_change_time: now,
-        };
+        let pending = OwedStatus::written(now);
         let answer = respond(&expansion, &pending);
         let answer = work.commit(answer).await?;
         self.outbox.wake();
@@ -84,11 +80,7 @@ impl App {
         self.outbox
             .enqueue(work.conn(), &owes::create_opportunity(&call))
             .await?;
-        let pending = OwedStatus {
-            state: outbox::OwedState::Pending,
-            create_time: now,
-            state_change_time: now,
-        };
+        let pending = OwedStatus::written(now);
         let answer = respond(&referral, &pending);
         let answer = work.commit(answer).await?;
         self.outbox.wake();

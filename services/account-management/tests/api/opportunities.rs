@@ -299,7 +299,7 @@ async fn the_opportunities_are_created() {
         .into_inner();
 
     // Delivered by the relay: both become OPENED.
-    let mut opened = false;
+    let mut opened = None;
     for _ in 0..100 {
         let e = am
             .get_expansion(pb::GetExpansionRequest {
@@ -319,15 +319,17 @@ async fn the_opportunities_are_created() {
             && r.status == pb::OpportunityRequestStatus::Opened as i32
         {
             assert_eq!(
-                e.create_opportunity_call.unwrap().state,
+                e.create_opportunity_call.as_ref().unwrap().state,
                 common::OwedCallState::Delivered as i32
             );
-            opened = true;
+            opened = Some((e, r));
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(opened, "the calls were not delivered");
+    let (e, r) = opened.expect("the calls were not delivered");
+    // Each says which opportunity it opened, and when.
+    assert!(e.open_time.is_some() && r.open_time.is_some());
 
     let mut client =
         OpportunityServiceClient::new(opportunities.caller("max", &[Role::SalesManager]));
@@ -342,6 +344,7 @@ async fn the_opportunities_are_created() {
         .opportunities;
     assert_eq!(expansions.len(), 1);
     let o = &expansions[0];
+    assert_eq!(e.opportunity, o.name);
     assert_eq!(o.title, "50 more seats");
     assert_eq!(o.owner, REP);
     assert_eq!(o.kind, opp::OpportunityKind::Expansion as i32);
@@ -357,6 +360,7 @@ async fn the_opportunities_are_created() {
         .opportunities;
     assert_eq!(referred.len(), 1);
     let o = &referred[0];
+    assert_eq!(r.opportunity, o.name);
     assert_eq!(o.kind, opp::OpportunityKind::NewBusiness as i32);
     assert_eq!(o.source, opp::OpportunitySource::Referral as i32);
     assert_eq!(o.referring_account.as_ref().unwrap().account_id, "acme");

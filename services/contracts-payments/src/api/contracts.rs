@@ -372,11 +372,8 @@ impl ContractService for Api {
         let placed = self
             .app
             .place_order(target, notes, |seen| {
-                let pending = outbox::OwedStatus {
-                    state: outbox::OwedState::Pending,
-                    create_time: seen.contract.activate_time.unwrap_or_default(),
-                    state_change_time: seen.contract.activate_time.unwrap_or_default(),
-                };
+                let pending =
+                    outbox::OwedStatus::written(seen.contract.activate_time.unwrap_or_default());
                 let invoices = seen
                     .invoices
                     .iter()

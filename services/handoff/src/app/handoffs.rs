@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use closeloop_kit::idempotency::{self, Begun, RequestKey, Work};
-use closeloop_kit::outbox::{self, OwedState, OwedStatus};
+use closeloop_kit::outbox::{self, OwedStatus};
 use closeloop_kit::{Principal, Problem};
 use prost::Message;
 
@@ -265,11 +265,7 @@ impl App {
         handoff.accept(target.principal, now)?;
         let owed = owes::open_account(&handoff)?;
         self.outbox.enqueue(work.conn(), &owed).await?;
-        let pending = OwedStatus {
-            state: OwedState::Pending,
-            create_time: now,
-            state_change_time: now,
-        };
+        let pending = OwedStatus::written(now);
         let answer = self
             .finish(work, handoff, true, Some(pending), now, respond)
             .await?;
