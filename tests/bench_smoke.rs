@@ -1,13 +1,13 @@
-//! Smoke test of `closeloop bench`: the built binary preloads a few hundred opportunities and a
-//! few dozen contracts-payments accounts, drives every workload for a second at low concurrency,
+//! Smoke test of `closeloop bench`: the built binary preloads a few hundred opportunities, a few
+//! dozen contracts-payments accounts and a few dozen handoffs, drives every workload for a second at low concurrency,
 //! and prints its report. Nothing here asserts
 //! speed; it checks that every workload ran, answered without errors, and was reported.
 
 use std::process::Command;
 
 /// In the order they run: creates last, so the reads see exactly the preloaded data; then the
-/// contracts-payments service, balances before payments.
-const WORKLOADS: [&str; 8] = [
+/// contracts-payments service, balances before payments; then the handoff service.
+const WORKLOADS: [&str; 10] = [
     "echo",
     "get",
     "list-first",
@@ -16,6 +16,8 @@ const WORKLOADS: [&str; 8] = [
     "create",
     "balance",
     "record-payment",
+    "get-handoff",
+    "update-handoff",
 ];
 
 fn bench(extra: &[&str]) -> String {
@@ -26,6 +28,8 @@ fn bench(extra: &[&str]) -> String {
             "300",
             "--accounts",
             "40",
+            "--handoffs",
+            "30",
             "--warmup",
             "0.2",
             "--duration",
@@ -62,12 +66,16 @@ fn the_table_names_every_workload_and_target() {
         "GetForecast, all data",
         "GetAccountBalance",
         "RecordPaymentAttempt",
+        "GetHandoff",
+        "UpdateHandoff",
         "40 accounts",
+        "30 DRAFT handoffs",
         "480 invoices",
         "pgbench",
         "targets",
         "peak RSS of the opportunities service",
         "peak RSS of the contracts-payments service",
+        "peak RSS of the handoff service",
     ] {
         assert!(
             table.contains(expected),
@@ -102,6 +110,7 @@ fn json_reports_every_workload_with_figures() {
     );
     assert_eq!(report["run"]["deep_pages"], 5);
     assert_eq!(report["run"]["payments"]["invoices"], 480);
-    assert_eq!(report["targets"].as_array().unwrap().len(), 9);
+    assert_eq!(report["run"]["handoff"]["handoffs"], 30);
+    assert_eq!(report["targets"].as_array().unwrap().len(), 12);
     assert_eq!(report["pgbench"]["status"], "not_applicable");
 }

@@ -1,8 +1,10 @@
-//! `closeloop bench`: measures the opportunities and contracts-payments services against the two
+//! `closeloop bench`: measures the opportunities, contracts-payments and handoff services against
+//! the two
 //! limits they cannot beat, in one run on loopback: the transport (a bare tonic echo server,
 //! [`echo`]) and the database (PostgreSQL's own insert rate through `pgbench`, [`pgbench`]).
 //!
-//! The run preloads each service's data set through its store ([`preload`], [`payments`]),
+//! The run preloads each service's data set through its store ([`preload`], [`payments`],
+//! [`handoffs`]),
 //! starts the echo server and then each service as child processes ([`child`]), each on its own
 //! database, drives each workload with the same closed-loop generator ([`load`]) authenticated
 //! as a sales manager (as a payment processor for payments), and prints a table or one JSON
@@ -10,6 +12,7 @@
 
 mod child;
 mod echo;
+mod handoffs;
 mod load;
 mod payments;
 mod pgbench;
@@ -31,6 +34,8 @@ use closeloop_opportunities::store::ListFilter;
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::contracts::v1 as cpb;
 use closeloop_proto::contracts::v1::payment_service_client::PaymentServiceClient;
+use closeloop_proto::handoff::v1 as hpb;
+use closeloop_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
 use serde::Serialize;
@@ -38,10 +43,19 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use self::child::Child;
+use self::handoffs::Handoffs;
 use self::load::{Measurement, Shape};
 use self::payments::{Accounts, Payable};
 use self::preload::Dataset;
 use self::report::Report;
+
+/// The handoff service's database.
+const HANDOFF_DB: payments::Names = payments::Names {
+    service: "handoff",
+    flag: "--handoff-database-url",
+    file: "handoff.db",
+    suffix: "_handoff",
+};
 
 /// The page size of the listing workloads (the API's default).
 const PAGE_SIZE: u64 = 50;
@@ -83,11 +97,19 @@ pub struct Args {
     /// `NAME_payments` on the same server, created for the run and dropped after it.
     #[arg(long)]
     payments_database_url: Option<String>,
+    /// DRAFT handoffs preloaded for the handoff service, one per placed order.
+    #[arg(long, default_value_t = 5_000)]
+    handoffs: u64,
+    /// Database of the handoff service (must hold no handoffs yet). Default: SQLite in the
+    /// temporary folder; with a PostgreSQL `--database-url …/NAME`, the database `NAME_handoff`
+    /// on the same server, created for the run and dropped after it.
+    #[arg(long)]
+    handoff_database_url: Option<String>,
     /// Print one JSON document instead of the tables (progress still goes to stderr).
     #[arg(long)]
     json: bool,
     /// Run only these workloads (comma-separated): echo, get, create, list-first, list-deep,
-    /// forecast, balance, record-payment.
+    /// forecast, balance, record-payment, get-handoff, update-handoff.
     #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,…")]
     workloads: Vec<Workload>,
     /// Serve the echo baseline on this address (how the benchmark starts its echo process).
@@ -116,10 +138,15 @@ pub enum Workload {
     /// RecordPaymentAttempt: a 1-cent SUCCEEDED payment into a random unsettled preloaded
     /// invoice, as a payment processor, each with a fresh `request_id` (contracts-payments).
     RecordPayment,
+    /// GetHandoff of random preloaded handoffs (handoff).
+    GetHandoff,
+    /// UpdateHandoff of random preloaded DRAFT handoffs, replacing `customer_needs` or `notes`
+    /// through `update_mask`, without an etag (handoff).
+    UpdateHandoff,
 }
 
 impl Workload {
-    const ALL: [Workload; 8] = [
+    const ALL: [Workload; 10] = [
         Workload::Echo,
         Workload::Get,
         Workload::Create,
@@ -128,11 +155,18 @@ impl Workload {
         Workload::Forecast,
         Workload::Balance,
         Workload::RecordPayment,
+        Workload::GetHandoff,
+        Workload::UpdateHandoff,
     ];
 
     /// Whether the contracts-payments service serves it (else echo or opportunities).
     fn is_payments(self) -> bool {
         matches!(self, Workload::Balance | Workload::RecordPayment)
+    }
+
+    /// Whether the handoff service serves it.
+    fn is_handoff(self) -> bool {
+        matches!(self, Workload::GetHandoff | Workload::UpdateHandoff)
     }
 }
 
@@ -144,8 +178,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(addr) = &args.serve_echo {
         return echo::serve(addr).await;
     }
-    if args.concurrency == 0 || args.connections == 0 || args.scale == 0 || args.accounts == 0 {
-        bail!("--concurrency, --connections, --scale and --accounts must be at least 1");
+    if args.concurrency == 0
+        || args.connections == 0
+        || args.scale == 0
+        || args.accounts == 0
+        || args.handoffs == 0
+    {
+        bail!(
+            "--concurrency, --connections, --scale, --accounts and --handoffs must be at least 1"
+        );
     }
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be positive and --warmup not negative");
@@ -235,6 +276,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let accounts = Accounts::new(args.accounts, now_micros());
     let payments_db = if workloads.iter().any(|w| w.is_payments()) {
         let db = payments::Database::prepare(
+            payments::PAYMENTS_DB,
             args.payments_database_url.as_deref(),
             &url,
             scratch.path(),
@@ -259,6 +301,46 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         None => (None, None),
     };
 
+    // So does the handoff service.
+    let handoff_db = if workloads.iter().any(|w| w.is_handoff()) {
+        let db = payments::Database::prepare(
+            HANDOFF_DB,
+            args.handoff_database_url.as_deref(),
+            &url,
+            scratch.path(),
+        )
+        .await;
+        let db = match db {
+            Ok(db) => db,
+            Err(e) => {
+                if let Some(db) = payments_db {
+                    db.finish().await;
+                }
+                return Err(e);
+            }
+        };
+        eprintln!(
+            "closeloop bench: preloading {} handoffs ({})",
+            report::group(args.handoffs as f64, 0),
+            db.describe()
+        );
+        let loaded = handoffs::load(db.url(), Handoffs::new(args.handoffs, now_micros())).await;
+        Some((db, loaded))
+    } else {
+        None
+    };
+    let (handoff_db, handoff_loaded) = match handoff_db {
+        Some((db, Ok(loaded))) => (Some(db), Some(loaded)),
+        Some((db, Err(e))) => {
+            db.finish().await;
+            if let Some(db) = payments_db {
+                db.finish().await;
+            }
+            return Err(e);
+        }
+        None => (None, None),
+    };
+
     let result = measure(
         &args,
         &workloads,
@@ -266,7 +348,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         &scratch,
         &loaded,
         dataset,
-        payments_db.as_ref().zip(payments_loaded.as_ref()),
+        Others {
+            payments: payments_db.as_ref().zip(payments_loaded.as_ref()),
+            handoff: handoff_db.as_ref().zip(handoff_loaded.as_ref()),
+        },
     )
     .await;
     let payments_db = match payments_db {
@@ -277,7 +362,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (rows, service, payments_service, duration) = result?;
+    let handoff_db = match handoff_db {
+        Some(db) => {
+            let description = db.describe().to_owned();
+            db.finish().await;
+            Some(description)
+        }
+        None => None,
+    };
+    let (rows, services, duration) = result?;
+    let [service, payments_service, handoff_service] = services;
 
     let pgbench = match (backend, pgbench::find()) {
         (report::Backend::Sqlite, _) => pgbench::Baseline::NotApplicable,
@@ -320,11 +414,19 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                     follow_ups: p.follow_ups,
                     preload_s: p.elapsed.as_secs_f64(),
                 }),
+            handoff: handoff_db
+                .zip(handoff_loaded)
+                .map(|(db, h)| report::HandoffData {
+                    database: db,
+                    handoffs: h.drafts.len() as u64,
+                    preload_s: h.elapsed.as_secs_f64(),
+                }),
         },
         rows,
         report::Ready {
             opportunities: service.ready_rss,
             contracts_payments: payments_service.ready_rss,
+            handoff: handoff_service.ready_rss,
         },
         service.forecast_alone_ms,
         pgbench,
@@ -337,8 +439,15 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The preloaded databases of the services besides opportunities, when their workloads run.
+struct Others<'a> {
+    payments: Option<(&'a payments::Database, &'a payments::Loaded)>,
+    handoff: Option<(&'a payments::Database, &'a handoffs::Loaded)>,
+}
+
 /// Starts the echo server and each service that has workloads, measures them, and stops them
-/// all: the rows (echo first), each service's part, and the measured duration (pgbench's).
+/// all: the rows (echo first), each service's part (opportunities, contracts-payments,
+/// handoff), and the measured duration (pgbench's).
 async fn measure(
     args: &Args,
     workloads: &[Workload],
@@ -346,8 +455,9 @@ async fn measure(
     scratch: &tempfile::TempDir,
     loaded: &preload::Loaded,
     dataset: Dataset,
-    payments: Option<(&payments::Database, &payments::Loaded)>,
-) -> anyhow::Result<(Vec<report::Row>, ServiceRun, ServiceRun, Duration)> {
+    others: Others<'_>,
+) -> anyhow::Result<(Vec<report::Row>, [ServiceRun; 3], Duration)> {
+    let Others { payments, handoff } = others;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).context("generating a signing secret")?;
     let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
@@ -382,15 +492,21 @@ async fn measure(
     let opportunity_workloads: Vec<Workload> = workloads
         .iter()
         .copied()
-        .filter(|w| *w != Workload::Echo && !w.is_payments())
+        .filter(|w| *w != Workload::Echo && !w.is_payments() && !w.is_handoff())
         .collect();
     let payment_workloads: Vec<Workload> = workloads
         .iter()
         .copied()
         .filter(|w| w.is_payments())
         .collect();
+    let handoff_workloads: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| w.is_handoff())
+        .collect();
     if opportunity_workloads.is_empty()
         && payment_workloads.is_empty()
+        && handoff_workloads.is_empty()
         && let Some(echo) = &mut echo
     {
         echo.measure(&setup).await?;
@@ -413,11 +529,29 @@ async fn measure(
         }
         _ => ServiceRun::default(),
     };
+    let handoff_service = match handoff {
+        Some((db, loaded)) if !handoff_workloads.is_empty() => {
+            measure_handoff(
+                &setup,
+                db.url(),
+                &handoff_workloads,
+                loaded.drafts.clone(),
+                echo.as_mut(),
+            )
+            .await?
+        }
+        _ => ServiceRun::default(),
+    };
     // The echo server stops here, before pgbench runs.
     let mut rows: Vec<report::Row> = echo.map(EchoServer::row).into_iter().collect();
     rows.extend(service.rows.iter().cloned());
     rows.extend(payments_service.rows.iter().cloned());
-    Ok((rows, service, payments_service, setup.shape.duration))
+    rows.extend(handoff_service.rows.iter().cloned());
+    Ok((
+        rows,
+        [service, payments_service, handoff_service],
+        setup.shape.duration,
+    ))
 }
 
 /// The echo server, started once and measured just before each service workload: each ratio
@@ -616,6 +750,42 @@ async fn measure_payments(
     Ok(run)
 }
 
+/// Starts the handoff service on `url`, drives each of `workloads` in turn, each just after the
+/// echo server when there is one, and stops it.
+async fn measure_handoff(
+    setup: &Setup,
+    url: &str,
+    workloads: &[Workload],
+    drafts: Arc<Vec<String>>,
+    mut echo: Option<&mut EchoServer>,
+) -> anyhow::Result<ServiceRun> {
+    let (mut service, addr) = start_service(
+        setup,
+        "handoff service",
+        closeloop_handoff::NAME,
+        url,
+        closeloop_handoff::GRPC_SERVICES[0],
+    )
+    .await?;
+    let mut run = ServiceRun {
+        ready_rss: service.peak_rss(),
+        ..ServiceRun::default()
+    };
+    let clients: Vec<HandoffServiceClient<Channel>> = load::connect(addr, setup.connections)
+        .await?
+        .into_iter()
+        .map(HandoffServiceClient::new)
+        .collect();
+    for &workload in workloads {
+        eprintln!("  {}", report::label(workload, 0));
+        let measured = run_handoff(workload, setup, &clients, drafts.clone());
+        let row =
+            measure_paired(setup, workload, &mut service, echo.as_deref_mut(), measured).await?;
+        run.rows.push(row);
+    }
+    Ok(run)
+}
+
 /// The deep-page workload's page: 1,000 pages in, or the deepest page the data set has.
 #[derive(Debug, Clone)]
 struct DeepPage {
@@ -753,6 +923,9 @@ async fn run_service(
         Workload::Balance | Workload::RecordPayment => {
             unreachable!("{workload:?} runs against the contracts-payments service")
         }
+        Workload::GetHandoff | Workload::UpdateHandoff => {
+            unreachable!("{workload:?} runs against the handoff service")
+        }
     }
 }
 
@@ -827,6 +1000,88 @@ async fn run_payments(
             .await
         }
         _ => unreachable!("{workload:?} is not a contracts-payments workload"),
+    }
+}
+
+async fn run_handoff(
+    workload: Workload,
+    setup: &Setup,
+    clients: &[HandoffServiceClient<Channel>],
+    drafts: Arc<Vec<String>>,
+) -> anyhow::Result<Measurement> {
+    if drafts.is_empty() {
+        bail!("no preloaded handoff");
+    }
+    let clients = clients.to_vec();
+    let pick = move |caller: usize| clients[caller % clients.len()].clone();
+    let bearer = setup.bearer.clone();
+    let draft = move |caller: usize, seq: u64| {
+        drafts[(rng::mix(((caller as u64) << 40) ^ seq) % drafts.len() as u64) as usize].clone()
+    };
+    match workload {
+        Workload::GetHandoff => {
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let request = authorized(
+                    hpb::GetHandoffRequest {
+                        name: draft(caller, seq),
+                    },
+                    &bearer,
+                );
+                async move { client.get_handoff(request).await.map(drop) }
+            })
+            .await
+        }
+        Workload::UpdateHandoff => {
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let name = draft(caller, seq);
+                // Every other call replaces the customer needs, the rest the notes.
+                let (handoff, path) = if seq % 2 == 0 {
+                    (
+                        hpb::Handoff {
+                            name,
+                            customer_needs: vec![
+                                hpb::CustomerNeed {
+                                    description: "Invoices approved without paper".to_owned(),
+                                    details: format!("Raised in call {seq} of caller {caller}"),
+                                },
+                                hpb::CustomerNeed {
+                                    description: "Month-end close in three days".to_owned(),
+                                    details: "Finance team of 12".to_owned(),
+                                },
+                            ],
+                            ..Default::default()
+                        },
+                        "customer_needs",
+                    )
+                } else {
+                    (
+                        hpb::Handoff {
+                            name,
+                            notes: format!(
+                                "Kick-off agreed for next month; caller {caller}, call {seq}."
+                            ),
+                            ..Default::default()
+                        },
+                        "notes",
+                    )
+                };
+                let request = authorized(
+                    hpb::UpdateHandoffRequest {
+                        handoff: Some(handoff),
+                        update_mask: Some(prost_types::FieldMask {
+                            paths: vec![path.to_owned()],
+                        }),
+                        request_id: String::new(),
+                    },
+                    &bearer,
+                );
+                async move { client.update_handoff(request).await.map(drop) }
+            })
+            .await
+        }
+        _ => unreachable!("{workload:?} is not a handoff workload"),
     }
 }
 

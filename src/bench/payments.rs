@@ -572,7 +572,28 @@ async fn write(store: &Store, accounts: &[Account]) -> Result<u64, closeloop_kit
     Ok(accounts.len() as u64)
 }
 
-/// The contracts-payments service's own database for the run.
+/// How a service's own database for the run is named.
+#[derive(Debug, Clone, Copy)]
+pub struct Names {
+    /// The service, in messages.
+    pub service: &'static str,
+    /// The option that gives its URL.
+    pub flag: &'static str,
+    /// The SQLite file in the temporary folder.
+    pub file: &'static str,
+    /// What the PostgreSQL database's name adds to the opportunities database's.
+    pub suffix: &'static str,
+}
+
+/// The contracts-payments service's database.
+pub const PAYMENTS_DB: Names = Names {
+    service: "contracts-payments",
+    flag: "--payments-database-url",
+    file: "contracts-payments.db",
+    suffix: "_payments",
+};
+
+/// A service's own database for the run (contracts-payments', handoff's).
 #[derive(Debug)]
 pub struct Database {
     url: String,
@@ -583,12 +604,13 @@ pub struct Database {
 
 impl Database {
     /// `explicit` when given; else beside the opportunities database `opportunities_url`: a
-    /// SQLite file in `scratch`, or on PostgreSQL the database `NAME_payments` on the same server
-    /// (created unless it exists; [`Database::finish`] drops it then).
+    /// SQLite file in `scratch`, or on PostgreSQL the database `NAME` + `names.suffix` on the
+    /// same server (created unless it exists; [`Database::finish`] drops it then).
     ///
     /// # Errors
     /// When the URL is not a database URL, or the PostgreSQL database cannot be created.
     pub async fn prepare(
+        names: Names,
         explicit: Option<&str>,
         opportunities_url: &str,
         scratch: &std::path::Path,
@@ -596,7 +618,7 @@ impl Database {
         let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
         if let Some(url) = explicit {
             if !postgres(url) && !url.starts_with("sqlite:") {
-                bail!("--payments-database-url must start with postgres:// or sqlite://");
+                bail!("{} must start with postgres:// or sqlite://", names.flag);
             }
             let backend = if postgres(url) {
                 super::report::Backend::Postgres
@@ -611,10 +633,7 @@ impl Database {
         }
         if !postgres(opportunities_url) {
             return Ok(Database {
-                url: format!(
-                    "sqlite://{}",
-                    scratch.join("contracts-payments.db").display()
-                ),
+                url: format!("sqlite://{}", scratch.join(names.file).display()),
                 description: "SQLite, temporary file".to_owned(),
                 created: None,
             });
@@ -623,15 +642,16 @@ impl Database {
             .rsplit_once('/')
             .context("a postgres:// URL ends with /DATABASE")?;
         let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let name = format!("{database}_payments");
+        let name = format!("{database}{}", names.suffix);
         if name.is_empty()
             || !name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             bail!(
-                "cannot name the contracts-payments database after {database:?}; give \
-                 --payments-database-url"
+                "cannot name the {} database after {database:?}; give {}",
+                names.service,
+                names.flag
             );
         }
         let url = if query.is_empty() {
@@ -652,8 +672,8 @@ impl Database {
                 .await
                 .with_context(|| {
                     format!(
-                        "creating the database {name} for contracts-payments (or give \
-                         --payments-database-url)"
+                        "creating the database {name} for {} (or give {})",
+                        names.service, names.flag
                     )
                 })?;
             Some((opportunities_url.to_owned(), name))

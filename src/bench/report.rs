@@ -75,6 +75,19 @@ pub struct Run {
     pub deep_pages: u64,
     /// The contracts-payments data set, when its workloads ran.
     pub payments: Option<PaymentsData>,
+    /// The handoff data set, when its workloads ran.
+    pub handoff: Option<HandoffData>,
+}
+
+/// What the handoff service was preloaded with.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoffData {
+    /// Engine and location of its own database.
+    pub database: String,
+    /// DRAFT handoffs, prefilled, one per placed order.
+    pub handoffs: u64,
+    /// Seconds preloading took.
+    pub preload_s: f64,
 }
 
 /// What contracts-payments was preloaded with.
@@ -105,6 +118,8 @@ pub struct Ready {
     pub opportunities: Option<u64>,
     /// The contracts-payments service.
     pub contracts_payments: Option<u64>,
+    /// The handoff service.
+    pub handoff: Option<u64>,
 }
 
 /// The machine the run shared between client and servers.
@@ -241,6 +256,8 @@ pub struct Report {
     pub service_ready_rss_mib: Option<f64>,
     /// The contracts-payments service's resident memory once ready, before any load.
     pub payments_ready_rss_mib: Option<f64>,
+    /// The handoff service's resident memory once ready, before any load.
+    pub handoff_ready_rss_mib: Option<f64>,
     /// One per workload run.
     pub workloads: Vec<Row>,
     /// Median GetForecast latency with no other call in flight.
@@ -266,6 +283,8 @@ pub fn label(workload: Workload, deep_pages: u64) -> String {
         Workload::Forecast => "GetForecast, all data".to_owned(),
         Workload::Balance => "GetAccountBalance".to_owned(),
         Workload::RecordPayment => "RecordPaymentAttempt".to_owned(),
+        Workload::GetHandoff => "GetHandoff".to_owned(),
+        Workload::UpdateHandoff => "UpdateHandoff".to_owned(),
     }
 }
 
@@ -306,6 +325,7 @@ impl Report {
             run,
             service_ready_rss_mib: ready.opportunities.map(|b| b as f64 / MIB),
             payments_ready_rss_mib: ready.contracts_payments.map(|b| b as f64 / MIB),
+            handoff_ready_rss_mib: ready.handoff.map(|b| b as f64 / MIB),
             workloads,
             forecast_alone_ms,
             pgbench,
@@ -364,6 +384,16 @@ impl Report {
                 "GetAccountBalance ≥ 0.4 × echo req/s (SQLite)",
                 Workload::Balance,
                 0.4,
+            ),
+            echo_ratio(
+                "GetHandoff ≥ 0.5 × echo req/s (SQLite)",
+                Workload::GetHandoff,
+                0.5,
+            ),
+            echo_ratio(
+                "UpdateHandoff ≥ 0.2 × echo req/s (SQLite)",
+                Workload::UpdateHandoff,
+                0.2,
             ),
         ];
 
@@ -447,22 +477,32 @@ impl Report {
             None => not_measured(goal),
         });
 
-        for (goal, payments, ready) in [
+        let opportunities =
+            |w: Workload| w != Workload::Echo && !w.is_payments() && !w.is_handoff();
+        // Each service's target, the workloads it serves, and its RSS once ready.
+        type Serves<'a> = &'a dyn Fn(Workload) -> bool;
+        let served: [(&'static str, Serves, Option<f64>); 3] = [
             (
                 "peak RSS of the opportunities service < 64 MiB",
-                false,
+                &opportunities,
                 self.service_ready_rss_mib,
             ),
             (
                 "peak RSS of the contracts-payments service < 64 MiB",
-                true,
+                &Workload::is_payments,
                 self.payments_ready_rss_mib,
             ),
-        ] {
+            (
+                "peak RSS of the handoff service < 64 MiB",
+                &Workload::is_handoff,
+                self.handoff_ready_rss_mib,
+            ),
+        ];
+        for (goal, serves, ready) in served {
             let peak = self
                 .workloads
                 .iter()
-                .filter(|r| r.workload != Workload::Echo && r.workload.is_payments() == payments)
+                .filter(|r| serves(r.workload))
                 .filter_map(|r| r.peak_rss_mib)
                 .chain(ready)
                 .reduce(f64::max);
@@ -512,6 +552,15 @@ impl Report {
                 p.preload_s
             );
         }
+        if let Some(h) = &r.handoff {
+            let _ = writeln!(
+                out,
+                "handoffs  {} DRAFT handoffs, prefilled ({}), preloaded in {:.1} s",
+                group(h.handoffs as f64, 0),
+                h.database,
+                h.preload_s
+            );
+        }
         let _ = writeln!(
             out,
             "load      {} calls in flight over {} connections; {} s warm-up, then {} s per workload",
@@ -520,6 +569,7 @@ impl Report {
         let ready: Vec<String> = [
             ("opportunities", self.service_ready_rss_mib),
             ("contracts-payments", self.payments_ready_rss_mib),
+            ("handoff", self.handoff_ready_rss_mib),
         ]
         .into_iter()
         .filter_map(|(name, mib)| mib.map(|mib| format!("{name} {mib:.1} MiB")))
