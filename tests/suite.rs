@@ -58,34 +58,57 @@ fn token(data_dir: &std::path::Path, subject: &str, role: &str) -> String {
 async fn up_serves_the_suite_and_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["up", "--base-port", &port.to_string(), "--data-dir"])
-        .arg(&data)
-        .env_remove("CLOSELOOP_CONFIG")
-        .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
+    // Ports found free can be taken by another process before `up` binds them (tests run in
+    // parallel): a start that fails on its ports is tried again on others, three times at most.
+    let mut started = None;
+    for _ in 0..3 {
+        let port = free_port();
+        let mut child = Command::new(BIN)
+            .args(["up", "--base-port", &port.to_string(), "--data-dir"])
+            .arg(&data)
+            .env_remove("CLOSELOOP_CONFIG")
+            .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // Drained all along, so that logs never fill the pipe and stall the suite.
+        let stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+            text
+        });
+        let running = Running(child);
 
-    // The banner says where the service listens.
-    let banner = tokio::task::spawn_blocking(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            text.push_str(&line);
-            text.push('\n');
-            if line.starts_with("Ctrl-C") {
-                break;
+        // The banner says where the services listen.
+        let banner = tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                text.push_str(&line);
+                text.push('\n');
+                if line.starts_with("Ctrl-C") {
+                    break;
+                }
             }
+            text
+        })
+        .await
+        .unwrap();
+        if banner.contains("closeloop is up") {
+            started = Some((port, running, banner));
+            break;
         }
-        text
-    })
-    .await
-    .unwrap();
+        drop(running);
+        let errors = errors.join().unwrap_or_default();
+        assert!(
+            errors.contains("ddress") && errors.contains("in use"),
+            "closeloop up did not start: {errors}"
+        );
+    }
+    let (port, running, banner) = started.expect("closeloop up starts on free ports");
     let addr = format!("127.0.0.1:{port}");
     let listed = |name: &str, addr: &str| {
         banner
