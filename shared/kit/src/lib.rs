@@ -29,7 +29,7 @@ pub mod testing;
 pub mod time;
 pub mod types;
 
-pub use auth::{Principal, Role};
+pub use auth::{Actor, Principal, Role};
 pub use error::{Problem, Violations};
 
 /// The kit's own schema (idempotency keys, outbox), applied before a service's migrations.

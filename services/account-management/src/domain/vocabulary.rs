@@ -5,7 +5,7 @@
 //! counterpart here (the API maps it to "required", or to the documented default).
 
 use closeloop_kit::types::Email;
-use closeloop_kit::{Principal, codes, resource_id};
+use closeloop_kit::{codes, resource_id};
 
 resource_id!(
     /// An account's id, the `{account}` of `accounts/{account}`.
@@ -38,30 +38,8 @@ pub fn account_name(id: &AccountId) -> String {
     format!("accounts/{id}")
 }
 
-/// Who did something, as recorded on status changes, obligations, check-ins, updates,
-/// expansions and referrals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// Token subject.
-    pub subject: String,
-    /// Role acted in, e.g. `account_manager`.
-    pub role: String,
-}
-
-impl Actor {
-    /// The caller, in the role that lets it act: the first of its roles in the kit's order (as
-    /// every service of the suite records it).
-    pub fn of(principal: &Principal) -> Actor {
-        Actor {
-            subject: principal.subject.clone(),
-            role: principal
-                .roles
-                .first()
-                .map_or("", |r| r.as_str())
-                .to_owned(),
-        }
-    }
-}
+/// Who did something: the kit's, one record for every service.
+pub use closeloop_kit::Actor;
 
 /// A company: the customer of an account, or a company it referred.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! contract, an invoice, a payment attempt and a follow-up can have.
 
 use closeloop_kit::types::Email;
-use closeloop_kit::{Principal, codes, resource_id};
+use closeloop_kit::{codes, resource_id};
 
 resource_id!(
     /// A contract's id, the `{contract}` of `contracts/{contract}`.
@@ -25,36 +25,8 @@ resource_id!(
     pub struct FollowUpId("follow-up")
 );
 
-/// Who did something.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// Token subject.
-    pub subject: String,
-    /// Role acted in.
-    pub role: String,
-}
-
-impl Actor {
-    /// The caller, in the role that lets it act: the first of its roles in the kit's order.
-    pub fn of(principal: &Principal) -> Actor {
-        Actor {
-            subject: principal.subject.clone(),
-            role: principal
-                .roles
-                .first()
-                .map_or("", |r| r.as_str())
-                .to_owned(),
-        }
-    }
-
-    /// The service itself, for what it does on its own (expiry, automatic resolutions).
-    pub fn service(subject: &str) -> Actor {
-        Actor {
-            subject: subject.to_owned(),
-            role: "service".to_owned(),
-        }
-    }
-}
+/// Who did something: the kit's, one record for every service.
+pub use closeloop_kit::Actor;
 
 /// The customer company.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,44 +5,15 @@
 //! counterpart here (the API maps it to "required" or to the documented default).
 
 use closeloop_kit::types::Email;
-use closeloop_kit::{Principal, codes, resource_id};
+use closeloop_kit::{codes, resource_id};
 
 resource_id!(
     /// A handoff's id, the `{handoff}` of `handoffs/{handoff}`.
     pub struct HandoffId("handoff")
 );
 
-/// Who did something, as recorded on history entries, rejections, the introduction and steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// Token subject.
-    pub subject: String,
-    /// Role acted in, e.g. `sales_manager`.
-    pub role: String,
-}
-
-impl Actor {
-    /// The caller, in the role that lets it act: the first of its roles in the kit's order (as
-    /// every service of the suite records it).
-    pub fn of(principal: &Principal) -> Actor {
-        Actor {
-            subject: principal.subject.clone(),
-            role: principal
-                .roles
-                .first()
-                .map_or("", |r| r.as_str())
-                .to_owned(),
-        }
-    }
-
-    /// The service itself, for what it does on its own.
-    pub fn service(subject: &str) -> Actor {
-        Actor {
-            subject: subject.to_owned(),
-            role: "service".to_owned(),
-        }
-    }
-}
+/// Who did something: the kit's, one record for every service.
+pub use closeloop_kit::Actor;
 
 /// The customer company.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -130,3 +130,36 @@ fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Who did something, as a resource records it: the caller's subject and the role it acted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Token subject.
+    pub subject: String,
+    /// Role acted in, e.g. `sales_manager`.
+    pub role: String,
+}
+
+impl Actor {
+    /// The caller, in the role that lets it act: the first of its roles in the kit's order (as
+    /// every service of the suite records it).
+    pub fn of(principal: &Principal) -> Actor {
+        Actor {
+            subject: principal.subject.clone(),
+            role: principal
+                .roles
+                .first()
+                .map_or("", |r| r.as_str())
+                .to_owned(),
+        }
+    }
+
+    /// A service itself (`subject` its own), for what it does on its own: expiry, automatic
+    /// resolutions.
+    pub fn service(subject: &str) -> Actor {
+        Actor {
+            subject: subject.to_owned(),
+            role: Role::Service.as_str().to_owned(),
+        }
+    }
+}
