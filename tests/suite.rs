@@ -54,10 +54,9 @@ fn token(data_dir: &std::path::Path, subject: &str, role: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-#[tokio::test]
-async fn up_serves_the_suite_and_stops_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// Starts `closeloop up` on free ports with its data in `data`: the base port, the running
+/// process and the banner it printed.
+async fn start_up(data: &std::path::Path) -> (u16, Running, String) {
     // Ports found free can be taken by another process before `up` binds them (tests run in
     // parallel): a start that fails on its ports is tried again on others, three times at most.
     let mut started = None;
@@ -65,7 +64,7 @@ async fn up_serves_the_suite_and_stops_gracefully() {
         let port = free_port();
         let mut child = Command::new(BIN)
             .args(["up", "--base-port", &port.to_string(), "--data-dir"])
-            .arg(&data)
+            .arg(data)
             .env_remove("CLOSELOOP_CONFIG")
             .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
             .stdout(Stdio::piped())
@@ -108,7 +107,14 @@ async fn up_serves_the_suite_and_stops_gracefully() {
             "closeloop up did not start: {errors}"
         );
     }
-    let (port, running, banner) = started.expect("closeloop up starts on free ports");
+    started.expect("closeloop up starts on free ports")
+}
+
+#[tokio::test]
+async fn up_serves_the_suite_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (port, running, banner) = start_up(&data).await;
     let addr = format!("127.0.0.1:{port}");
     let listed = |name: &str, addr: &str| {
         banner
@@ -425,4 +431,133 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// What `closeloop demo` prints for each step of the loop, in order.
+const DEMO_STEPS: [&str; 24] = [
+    "rep creates the deal",
+    "rep qualifies and prices it",
+    "manager approves the discount",
+    "rep wins the deal",
+    "contract appears",
+    "rep fills the contract",
+    "rep sends the contract",
+    "client and company sign",
+    "rep places the order",
+    "finance records an invoice paid",
+    "a payment of the other invoice fails",
+    "the rep finds the follow-up",
+    "handoff appears",
+    "rep completes the handoff",
+    "account manager takes it",
+    "rep schedules the introduction and submits",
+    "account manager holds the introduction",
+    "account manager accepts the handoff",
+    "account appears",
+    "account manager checks in",
+    "operations post an issue",
+    "the rep sees it in its feed",
+    "account manager identifies an expansion",
+    "the rep finds the new opportunity",
+];
+
+/// Runs `closeloop demo` with `args`; its exit status, stdout and stderr.
+async fn demo(args: Vec<String>) -> (std::process::ExitStatus, String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("demo")
+            .args(args)
+            .env_remove("CLOSELOOP_CONFIG")
+            .env_remove("CLOSELOOP_AUTH__HS256_SECRET")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The demo the banner of `closeloop up` tells to run drives one whole loop, printing every step
+/// and the trace id it sent; pointed at a service that does not run, it fails naming the step
+/// whose result never arrives.
+#[tokio::test]
+async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (port, _running, banner) = start_up(&data).await;
+    let Some(command) = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("closeloop demo"))
+    else {
+        panic!("the banner says how to run the demo: {banner}");
+    };
+    let args: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(
+        args[..2],
+        ["--target".to_owned(), format!("127.0.0.1:{port}")],
+        "{banner}"
+    );
+
+    let (status, stdout, stderr) = demo(args.clone()).await;
+    assert!(status.success(), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    for (i, step) in DEMO_STEPS.iter().enumerate() {
+        let counter = format!("[{:>2}/{}] {step}: ", i + 1, DEMO_STEPS.len());
+        assert!(
+            lines.any(|l| l.contains(&counter)),
+            "step {counter:?} in order:\n{stdout}"
+        );
+    }
+    for hop in [
+        "won deal → contract",
+        "order → handoff",
+        "accept → account",
+        "expansion → opportunity",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(hop)),
+            "the summary times {hop:?}:\n{stdout}"
+        );
+    }
+    let ids: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("trace id "))
+        .collect();
+    assert_eq!(ids.len(), 2, "printed first and last:\n{stdout}");
+    assert_eq!(ids[0], ids[1]);
+    assert!(
+        ids[0].len() == 32
+            && ids[0].bytes().all(|b| b.is_ascii_hexdigit())
+            && ids[0].bytes().any(|b| b != b'0'),
+        "{}",
+        ids[0]
+    );
+
+    // The handoff service is not where the demo looks: the order's handoff never arrives.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere_addr = nowhere.local_addr().unwrap().to_string();
+    drop(nowhere);
+    let mut args = args;
+    args.extend([
+        "--handoff".into(),
+        nowhere_addr,
+        "--timeout-secs".into(),
+        "2".into(),
+    ]);
+    let (status, stdout, stderr) = demo(args).await;
+    assert!(!status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("order → handoff"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Unavailable"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stdout.contains("[12/24] the rep finds the follow-up: "),
+        "the steps before it passed:\n{stdout}"
+    );
 }
