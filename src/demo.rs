@@ -499,6 +499,22 @@ fn timestamp(at: time::OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
+/// Fails when the call a service owes a peer was refused: it is parked, and the hop's result will
+/// not appear until an operator retries it after a fix.
+fn not_refused(owed: Option<&common::OwedCall>, owner: &str) -> anyhow::Result<()> {
+    match owed {
+        Some(call) if call.state == common::OwedCallState::Refused as i32 => bail!(
+            "{owner}'s call {} was refused: {} {}; it is parked until an operator retries it \
+             (`closeloop outbox {owner} retry --id {}`)",
+            call.method,
+            call.refusal_code,
+            call.refusal_message,
+            call.command_id
+        ),
+        _ => Ok(()),
+    }
+}
+
 impl Demo {
     /// `message` as `who` sends it: with its token and the demo's trace context.
     fn call<T>(&self, who: &Person, message: T) -> anyhow::Result<tonic::Request<T>> {
@@ -961,11 +977,7 @@ impl Demo {
     ) -> anyhow::Result<hpb::Handoff> {
         let rep = &self.cast.rep;
         let am = &self.cast.account_manager;
-        let order = placed
-            .order
-            .as_ref()
-            .map(|o| o.name.clone())
-            .unwrap_or_default();
+        let order = placed.order.as_ref().map_or("", |o| o.name.as_str());
         // Prefilled from the opportunity: the handoff service reads it as it starts the handoff.
         let h = progress
             .hop(
@@ -973,36 +985,41 @@ impl Demo {
                 "order → handoff",
                 ordered_at,
                 self.hop_deadline,
-                || {
-                    let mut client = self.handoffs.clone();
+                || async move {
                     let request = hpb::ListHandoffsRequest {
-                        order: order.clone(),
+                        order: order.to_owned(),
                         ..Default::default()
                     };
-                    let request = self.call(rep, request);
-                    async move {
-                        let found = client
-                            .list_handoffs(request?)
-                            .await
-                            .answer("ListHandoffs")?;
-                        Ok(found
-                            .handoffs
-                            .into_iter()
-                            .next()
-                            .filter(|h| {
-                                h.prefill.as_ref().map(|p| p.state)
-                                    != Some(hpb::PrefillState::Pending as i32)
-                            })
-                            .map(|h| {
-                                let detail = format!(
-                                    "{} prefilled with {} goal(s) and {} stakeholder(s)",
-                                    h.name,
-                                    h.goals.len(),
-                                    h.stakeholders.len()
-                                );
-                                (h, detail)
-                            }))
+                    let found = self
+                        .handoffs
+                        .clone()
+                        .list_handoffs(self.call(rep, request)?)
+                        .await
+                        .answer("ListHandoffs")?;
+                    let prefilled = found.handoffs.into_iter().next().filter(|h| {
+                        h.prefill.as_ref().map(|p| p.state)
+                            != Some(hpb::PrefillState::Pending as i32)
+                    });
+                    if let Some(h) = prefilled {
+                        let detail = format!(
+                            "{} prefilled with {} goal(s) and {} stakeholder(s)",
+                            h.name,
+                            h.goals.len(),
+                            h.stakeholders.len()
+                        );
+                        return Ok(Some((h, detail)));
                     }
+                    let request = cpb::GetOrderRequest {
+                        name: order.to_owned(),
+                    };
+                    let order = self
+                        .contracts
+                        .clone()
+                        .get_order(self.call(rep, request)?)
+                        .await
+                        .answer("GetOrder")?;
+                    not_refused(order.start_handoff_call.as_ref(), "contracts-payments")?;
+                    Ok(None)
                 },
             )
             .await?;
@@ -1198,32 +1215,41 @@ impl Demo {
                 "accept → account",
                 accepted_at,
                 self.hop_deadline,
-                || {
-                    let mut client = self.accounts.clone();
+                || async move {
                     let request = apb::ListAccountsRequest {
                         customer_account_id: self.customer.clone(),
                         ..Default::default()
                     };
-                    let request = self.call(am, request);
-                    async move {
-                        let found = client
-                            .list_accounts(request?)
-                            .await
-                            .answer("ListAccounts")?;
-                        Ok(found
-                            .accounts
-                            .into_iter()
-                            .find(|a| a.handoff == accepted.name)
-                            .map(|a| {
-                                let detail = format!(
-                                    "{} managed by {}, {} outcome(s)",
-                                    a.name,
-                                    a.account_manager,
-                                    a.outcomes.len()
-                                );
-                                (a, detail)
-                            }))
+                    let found = self
+                        .accounts
+                        .clone()
+                        .list_accounts(self.call(am, request)?)
+                        .await
+                        .answer("ListAccounts")?;
+                    if let Some(a) = found
+                        .accounts
+                        .into_iter()
+                        .find(|a| a.handoff == accepted.name)
+                    {
+                        let detail = format!(
+                            "{} managed by {}, {} outcome(s)",
+                            a.name,
+                            a.account_manager,
+                            a.outcomes.len()
+                        );
+                        return Ok(Some((a, detail)));
                     }
+                    let request = hpb::GetHandoffRequest {
+                        name: accepted.name.clone(),
+                    };
+                    let h = self
+                        .handoffs
+                        .clone()
+                        .get_handoff(self.call(am, request)?)
+                        .await
+                        .answer("GetHandoff")?;
+                    not_refused(h.open_account_call.as_ref(), "handoff")?;
+                    Ok(None)
                 },
             )
             .await
@@ -1334,6 +1360,7 @@ impl Demo {
             })
             .await?;
         let identified_at = Instant::now();
+        let expansion = &expansion;
         let title = &expansion.title;
 
         progress
@@ -1342,28 +1369,36 @@ impl Demo {
                 "expansion → opportunity",
                 identified_at,
                 self.hop_deadline,
-                || {
-                    let mut client = self.opportunities.clone();
+                || async move {
                     let request = pb::ListOpportunitiesRequest {
                         account_id: self.customer.clone(),
                         kind: pb::OpportunityKind::Expansion as i32,
                         ..Default::default()
                     };
-                    let request = self.call(rep, request);
-                    async move {
-                        let found = client
-                            .list_opportunities(request?)
-                            .await
-                            .answer("ListOpportunities")?;
-                        Ok(found
-                            .opportunities
-                            .into_iter()
-                            .find(|o| &o.title == title)
-                            .map(|o| {
-                                let detail = format!("{} (EXPANSION) owned by {}", o.name, o.owner);
-                                (o, detail)
-                            }))
+                    let found = self
+                        .opportunities
+                        .clone()
+                        .list_opportunities(self.call(rep, request)?)
+                        .await
+                        .answer("ListOpportunities")?;
+                    if let Some(o) = found.opportunities.into_iter().find(|o| &o.title == title) {
+                        let detail = format!("{} (EXPANSION) owned by {}", o.name, o.owner);
+                        return Ok(Some((o, detail)));
                     }
+                    let request = apb::GetExpansionRequest {
+                        name: expansion.name.clone(),
+                    };
+                    let expansion = self
+                        .accounts
+                        .clone()
+                        .get_expansion(self.call(rep, request)?)
+                        .await
+                        .answer("GetExpansion")?;
+                    not_refused(
+                        expansion.create_opportunity_call.as_ref(),
+                        "account-management",
+                    )?;
+                    Ok(None)
                 },
             )
             .await?;
