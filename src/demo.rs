@@ -398,7 +398,21 @@ impl Progress {
                 async {
                     let mut last_error = None;
                     loop {
-                        match look().await {
+                        // A look that hangs may not carry the hop past its deadline.
+                        let left = deadline.saturating_sub(since.elapsed());
+                        let Ok(looked) = tokio::time::timeout(left, look()).await else {
+                            let before = match last_error {
+                                Some(e) => format!("; the one before failed: {e:#}"),
+                                None => String::new(),
+                            };
+                            bail!(
+                                "{hop}: nothing arrived within {} s; the last look got no \
+                                 answer (a service that hangs, or a connection being retried)\
+                                 {before}",
+                                deadline.as_secs()
+                            );
+                        };
+                        match looked {
                             Ok(Some((value, detail))) => {
                                 let took = since.elapsed();
                                 let detail = format!("{detail} ({hop} in {} ms)", took.as_millis());

@@ -541,23 +541,48 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nowhere_addr = nowhere.local_addr().unwrap().to_string();
     drop(nowhere);
-    let mut args = args;
-    args.extend([
-        "--handoff".into(),
-        nowhere_addr,
-        "--timeout-secs".into(),
-        "2".into(),
-    ]);
-    let (status, stdout, stderr) = demo(args).await;
+    let with_handoff = |address: String| {
+        let mut args = args.clone();
+        args.extend([
+            "--handoff".into(),
+            address,
+            "--timeout-secs".into(),
+            "2".into(),
+        ]);
+        args
+    };
+    let started = Instant::now();
+    let (status, stdout, stderr) = demo(with_handoff(nowhere_addr)).await;
+    let unreachable_took = started.elapsed();
     assert!(!status.success(), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("order → handoff"),
         "{stderr}"
     );
-    assert!(stderr.contains("Unavailable"), "{stderr}");
+    // The last look failed, or was still waiting for the connection when the deadline came.
+    assert!(
+        stderr.contains("Unavailable") || stderr.contains("no answer"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         stdout.contains("[12/24] the rep finds the follow-up: "),
         "the steps before it passed:\n{stdout}"
+    );
+
+    // A handoff service that takes connections and never answers: the hop still ends on time.
+    let hangs = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let (status, _, stderr) = demo(with_handoff(hangs.local_addr().unwrap().to_string())).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("no answer"),
+        "{stderr}"
+    );
+    // Each call may take 10 s; the hop's 2 s deadline cuts the one that hangs short.
+    assert!(
+        started.elapsed() < unreachable_took + Duration::from_secs(5),
+        "the 2 s deadline held: {:?}, against {unreachable_took:?} when nothing listens",
+        started.elapsed()
     );
 }
