@@ -78,16 +78,19 @@ pub async fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let issuer = suite::issuer(config, &args.data_dir)?;
     let run = hex(&random::<4>()?);
     let trace = TraceContext::new()?;
-    let cast = Cast::new(&issuer, &run)?;
+    // Valid for the whole run, even with every hop waiting to its deadline.
+    let ttl = Duration::from_secs(3600 + 4 * args.timeout_secs);
+    let cast = Cast::new(&issuer, &run, ttl)?;
     let channel = |address: &str| {
         closeloop_kit::client::channel(address, CALL_TIMEOUT)
             .with_context(|| format!("the address {address}"))
     };
-    let payments = channel(&contracts)?;
+    // Contracts and payments are served by one service: one connection for both.
+    let contracts_payments = channel(&contracts)?;
     let demo = Demo {
         opportunities: OpportunityServiceClient::new(channel(&opportunities)?),
-        contracts: ContractServiceClient::new(payments.clone()),
-        payments: PaymentServiceClient::new(payments),
+        contracts: ContractServiceClient::new(contracts_payments.clone()),
+        payments: PaymentServiceClient::new(contracts_payments),
         handoffs: HandoffServiceClient::new(channel(&handoff)?),
         accounts: AccountServiceClient::new(channel(&accounts)?),
         trace,
@@ -221,10 +224,14 @@ struct Cast {
 }
 
 impl Cast {
-    fn new(issuer: &closeloop_kit::auth::TokenIssuer, run: &str) -> anyhow::Result<Self> {
+    fn new(
+        issuer: &closeloop_kit::auth::TokenIssuer,
+        run: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<Self> {
         let person = |who: &str, role: Role| -> anyhow::Result<Person> {
             let subject = format!("demo-{who}-{run}");
-            let token = issuer.mint(&subject, &[role], Duration::from_secs(3600));
+            let token = issuer.mint(&subject, &[role], ttl);
             let bearer = MetadataValue::try_from(format!("Bearer {token}"))
                 .context("the minted token is not a valid header value")?;
             Ok(Person { subject, bearer })
@@ -418,7 +425,7 @@ impl Progress {
                                 let detail = format!("{detail} ({hop} in {} ms)", took.as_millis());
                                 return Ok(((value, took), detail));
                             }
-                            Ok(None) => {}
+                            Ok(None) => last_error = None,
                             Err(e) if transient(&e) => last_error = Some(e),
                             Err(e) => return Err(e),
                         }
