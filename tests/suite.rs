@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use closeloop_kit::testing::otlp::Collector;
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
@@ -54,9 +55,9 @@ fn token(data_dir: &std::path::Path, subject: &str, role: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// Starts `closeloop up` on free ports with its data in `data`: the base port, the running
-/// process and the banner it printed.
-async fn start_up(data: &std::path::Path) -> (u16, Running, String) {
+/// Starts `closeloop up` on free ports with its data in `data` and the environment `env`: the
+/// base port, the running process and the banner it printed.
+async fn start_up(data: &std::path::Path, env: &[(&str, &str)]) -> (u16, Running, String) {
     // Ports found free can be taken by another process before `up` binds them (tests run in
     // parallel): a start that fails on its ports is tried again on others, three times at most.
     let mut started = None;
@@ -67,6 +68,7 @@ async fn start_up(data: &std::path::Path) -> (u16, Running, String) {
             .arg(data)
             .env_remove("CLOSELOOP_CONFIG")
             .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -114,7 +116,7 @@ async fn start_up(data: &std::path::Path) -> (u16, Running, String) {
 async fn up_serves_the_suite_and_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (port, running, banner) = start_up(&data).await;
+    let (port, running, banner) = start_up(&data, &[]).await;
     let addr = format!("127.0.0.1:{port}");
     let listed = |name: &str, addr: &str| {
         banner
@@ -488,7 +490,14 @@ async fn demo(args: Vec<String>) -> (std::process::ExitStatus, String, String) {
 async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (port, _running, banner) = start_up(&data).await;
+    // The suite exports its spans to a real OTLP receiver: the demo's trace must reach it.
+    let mut collector = Collector::start().await;
+    // Spans pass the log filter too: `info` keeps the server spans.
+    let telemetry = [
+        ("CLOSELOOP_TELEMETRY__OTLP_ENDPOINT", collector.endpoint()),
+        ("CLOSELOOP_TELEMETRY__LOG_FILTER", "info"),
+    ];
+    let (port, _running, banner) = start_up(&data, &telemetry).await;
     let Some(command) = banner
         .lines()
         .find_map(|l| l.trim().strip_prefix("closeloop demo"))
@@ -529,13 +538,39 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
         .collect();
     assert_eq!(ids.len(), 2, "printed first and last:\n{stdout}");
     assert_eq!(ids[0], ids[1]);
+    let trace_id = ids[0];
     assert!(
-        ids[0].len() == 32
-            && ids[0].bytes().all(|b| b.is_ascii_hexdigit())
-            && ids[0].bytes().any(|b| b != b'0'),
-        "{}",
-        ids[0]
+        trace_id.len() == 32
+            && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
+            && trace_id.bytes().any(|b| b != b'0'),
+        "{trace_id}"
     );
+    // Every service continued it: their server spans of the demo's calls are in that trace, the
+    // deal's close among them.
+    let wanted = [
+        "closeloop.opportunities.v1.OpportunityService/CloseOpportunity",
+        "closeloop.contracts.v1.ContractService/PlaceOrder",
+        "closeloop.contracts.v1.PaymentService/RecordPaymentAttempt",
+        "closeloop.handoff.v1.HandoffService/AcceptHandoff",
+        "closeloop.accounts.v1.AccountService/IdentifyExpansion",
+    ];
+    let traced = |spans: &[closeloop_kit::testing::otlp::ExportedSpan]| {
+        spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .map(|s| s.name.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let spans = collector
+        .spans_until(Duration::from_secs(20), |spans| {
+            let traced = traced(spans);
+            wanted.iter().all(|w| traced.contains(*w))
+        })
+        .await;
+    let traced = traced(&spans);
+    for w in wanted {
+        assert!(traced.contains(w), "{w} in trace {trace_id}: {traced:?}");
+    }
 
     // The handoff service is not where the demo looks: the order's handoff never arrives.
     let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
