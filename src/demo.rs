@@ -264,13 +264,18 @@ impl std::fmt::Display for CallFailed {
             self.status.code(),
             self.status.message()
         )?;
-        if self.status.code() == tonic::Code::Unavailable {
-            write!(
+        match self.status.code() {
+            tonic::Code::Unavailable => write!(
                 f,
                 " (is the suite up? Start it with `closeloop up`, or point --target at it)"
-            )?;
+            ),
+            tonic::Code::Unauthenticated => write!(
+                f,
+                " (the tokens are signed with the secret in --data-dir or auth.hs256_secret: \
+                 is it the one this suite uses?)"
+            ),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -1448,6 +1453,31 @@ mod tests {
             "http://x:1",
         ] {
             assert!(parse_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_refused_owed_call_ends_the_hop_naming_it() {
+        let mut call = common::OwedCall {
+            state: common::OwedCallState::Pending as i32,
+            method: "closeloop.handoff.v1.HandoffService/StartHandoff".into(),
+            command_id: "start-handoff-1".into(),
+            ..Default::default()
+        };
+        assert!(not_refused(Some(&call), "contracts-payments").is_ok());
+        assert!(not_refused(None, "contracts-payments").is_ok());
+        call.state = common::OwedCallState::Refused as i32;
+        call.refusal_code = "INVALID_ARGUMENT".into();
+        call.refusal_message = "order: required".into();
+        let e = not_refused(Some(&call), "contracts-payments")
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "StartHandoff",
+            "INVALID_ARGUMENT order: required",
+            "closeloop outbox contracts-payments retry --id start-handoff-1",
+        ] {
+            assert!(e.contains(part), "{part} in {e}");
         }
     }
 
