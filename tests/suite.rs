@@ -608,10 +608,13 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     // Tokens signed with another suite's secret: the first step says so.
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("jwt-secret"), "ab".repeat(32)).unwrap();
-    let target = format!("127.0.0.1:{port}");
-    let elsewhere = vec!["--target".into(), target, "--data-dir".into()];
-    let (status, _, stderr) =
-        demo([elsewhere, vec![other.path().display().to_string()]].concat()).await;
+    let elsewhere = vec![
+        "--target".into(),
+        format!("127.0.0.1:{port}"),
+        "--data-dir".into(),
+        other.path().display().to_string(),
+    ];
+    let (status, _, stderr) = demo(elsewhere).await;
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("step 1/24 \"rep creates the deal\"")
