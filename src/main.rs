@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod demo;
 mod suite;
 
 use std::path::PathBuf;
@@ -82,6 +83,9 @@ enum Command {
     /// Measures the opportunities and contracts-payments services against a bare tonic echo
     /// server and, on PostgreSQL, against pgbench. See the README.
     Bench(bench::Args),
+    /// Drives one whole loop through a running suite as the real roles would, printing each
+    /// step, how long each hop between services took, and the trace id. See the README.
+    Demo(demo::Args),
 }
 
 #[derive(Subcommand)]
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
                 suite::outbox(cli.config.as_deref(), &service, data_dir.as_deref(), retry).await
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::Demo(args) => demo::run(cli.config.as_deref(), args).await,
         }
     });
     match result {
