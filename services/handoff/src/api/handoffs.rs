@@ -209,7 +209,9 @@ impl HandoffService for Api {
             .app
             .change_handoff(
                 target,
-                |handoff, now| handoff.assign_account_manager(principal, account_manager, now),
+                |handoff, now| {
+                    handoff.assign_account_manager(principal, account_manager.clone(), now)
+                },
                 handoff_answer,
             )
             .await
@@ -267,7 +269,11 @@ impl HandoffService for Api {
             .app
             .change_handoff(
                 target,
-                |handoff, now| handoff.reject(principal, reasons, now).map(|()| true),
+                |handoff, now| {
+                    handoff
+                        .reject(principal, reasons.clone(), now)
+                        .map(|()| true)
+                },
                 handoff_answer,
             )
             .await
@@ -311,7 +317,7 @@ impl HandoffService for Api {
                 target,
                 |handoff, now| {
                     handoff
-                        .schedule_introduction(principal, plan, now)
+                        .schedule_introduction(principal, plan.clone(), now)
                         .map(|()| true)
                 },
                 handoff_answer,
@@ -342,7 +348,7 @@ impl HandoffService for Api {
                 target,
                 |handoff, now| {
                     handoff
-                        .complete_introduction(principal, done, now)
+                        .complete_introduction(principal, done.clone(), now)
                         .map(|()| true)
                 },
                 handoff_answer,
@@ -373,7 +379,7 @@ impl HandoffService for Api {
                 target,
                 |handoff, now| {
                     handoff
-                        .set_step_status(principal, &step, status, note, now)
+                        .set_step_status(principal, &step, status, note.clone(), now)
                         .map(|()| true)
                 },
                 handoff_answer,

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use closeloop_kit::db::optimistic::{self, Try};
 use closeloop_kit::idempotency::{self, Begun, RequestKey, Work};
 use closeloop_kit::outbox::{self, OwedStatus};
 use closeloop_kit::{Principal, Problem};
@@ -39,6 +40,10 @@ pub struct Seen<'a> {
     pub call: Option<&'a OwedStatus>,
     pub now: i64,
 }
+
+/// How often an optimistic change is tried when other changes of the same handoff keep coming
+/// first, before it waits its turn in a transaction.
+const OPTIMISTIC_TRIES: u32 = 2;
 
 impl App {
     /// Where the OpenAccount call of `h` stands: `None` before acceptance.
@@ -221,9 +226,15 @@ impl App {
         work.commit(answer).await
     }
 
-    /// Applies `change` to the target handoff in one transaction. `change` returns whether it
-    /// changed anything: a change that changes nothing (an account manager assigned again) is
-    /// not saved and keeps the etag.
+    /// Applies `change` to the target handoff. `change` returns whether it changed anything: a
+    /// change that changes nothing (an account manager assigned again) is not saved and keeps
+    /// the etag.
+    ///
+    /// With a `request_id` the change runs in one transaction that also stores the answer.
+    /// Without one it is optimistic (the kit's `db::optimistic`): the handoff read as GetHandoff
+    /// reads it and written back in one statement if no other change came first, else read and
+    /// changed again, and after a second lost race changed in the transaction — which is why
+    /// `change` may run more than once.
     ///
     /// # Errors
     /// NOT_FOUND when it does not exist or the caller may not read it; PERMISSION_DENIED when
@@ -232,10 +243,38 @@ impl App {
     pub async fn change_handoff<M: Message + Default>(
         &self,
         target: Target<'_>,
-        change: impl FnOnce(&mut Handoff, i64) -> Result<bool, Problem>,
+        change: impl Fn(&mut Handoff, i64) -> Result<bool, Problem>,
         respond: impl FnOnce(Seen<'_>) -> M,
     ) -> Result<M, Problem> {
         let now = self.clock.now_micros();
+        if target.key.is_none()
+            && let Some(handoff) = optimistic::change(OPTIMISTIC_TRIES, || async {
+                let mut handoff = self
+                    .store
+                    .get_handoff(&target.id)
+                    .await?
+                    .ok_or_else(|| access::not_found(&target.id))?;
+                access::check(target.principal, target.action, &handoff)?;
+                handoff.check_etag(target.etag)?;
+                if !change(&mut handoff, now)? {
+                    return Ok(Try::Done(handoff));
+                }
+                handoff.version += 1;
+                Ok(if self.store.save_handoff_if_unchanged(&handoff).await? {
+                    Try::Done(handoff)
+                } else {
+                    Try::Moved
+                })
+            })
+            .await?
+        {
+            let call = self.open_account_call(&handoff).await?;
+            return Ok(respond(Seen {
+                handoff: &handoff,
+                call: call.as_ref(),
+                now,
+            }));
+        }
         let (work, mut handoff) = match self.begin(&target, now).await? {
             Ok(begun) => begun,
             Err(answer) => return Ok(answer),

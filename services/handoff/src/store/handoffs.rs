@@ -179,24 +179,7 @@ impl Store {
     /// # Errors
     /// ABORTED when the stored version moved on (a concurrent change); database errors.
     pub async fn save_handoff(&self, conn: &mut AnyConnection, h: &Handoff) -> Result<(), Problem> {
-        let body = document::encode_handoff(h)?;
-        let done = sqlx::query(
-            "UPDATE handoffs SET salesperson = $1, account_manager = $2, status = $3, \
-             prefill = $4, awaiting_account = $5, version = $6, body = $7 \
-             WHERE id = $8 AND version = $9",
-        )
-        .bind(h.salesperson.clone())
-        .bind(h.account_manager.clone())
-        .bind(h.status.code())
-        .bind(h.prefill.code())
-        .bind(awaiting_account(h))
-        .bind(h.version)
-        .bind(body)
-        .bind(h.id.as_str().to_owned())
-        .bind(h.version - 1)
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() == 1 {
+        if write_if_unchanged(&mut *conn, h).await? {
             Ok(())
         } else {
             Err(Problem::Aborted(format!(
@@ -204,6 +187,15 @@ impl Store {
                 h.name()
             )))
         }
+    }
+
+    /// Writes a changed handoff, in a statement of its own, if its stored version is still
+    /// `h.version - 1`; false when it moved on.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn save_handoff_if_unchanged(&self, h: &Handoff) -> Result<bool, Problem> {
+        write_if_unchanged(self.db().writes(), h).await
     }
 
     /// Handoffs after `after` (an id), oldest first, at most `limit`.
@@ -303,4 +295,29 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The one statement that writes a changed handoff over version `h.version - 1`; whether it did.
+async fn write_if_unchanged<'c>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    h: &Handoff,
+) -> Result<bool, Problem> {
+    let body = document::encode_handoff(h)?;
+    let done = sqlx::query(
+        "UPDATE handoffs SET salesperson = $1, account_manager = $2, status = $3, \
+         prefill = $4, awaiting_account = $5, version = $6, body = $7 \
+         WHERE id = $8 AND version = $9",
+    )
+    .bind(h.salesperson.clone())
+    .bind(h.account_manager.clone())
+    .bind(h.status.code())
+    .bind(h.prefill.code())
+    .bind(awaiting_account(h))
+    .bind(h.version)
+    .bind(body)
+    .bind(h.id.as_str().to_owned())
+    .bind(h.version - 1)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

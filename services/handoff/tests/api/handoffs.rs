@@ -233,6 +233,60 @@ async fn an_invalid_snapshot_names_every_bad_field_and_creates_nothing() {
 }
 
 #[tokio::test]
+async fn concurrent_edits_of_one_handoff_without_etags_are_all_kept() {
+    let app = TestApp::spawn().await;
+    let h = app.start("edits").await;
+    let version = |etag: &str| -> u64 {
+        etag.trim_matches('"')
+            .split('-')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("etags are \"{version}-{STATUS}\"")
+    };
+    // Each edit replaces another field, all at once and twice over: an edit applied to a copy
+    // read before another one committed would put that field back as it was.
+    let mut calls = Vec::new();
+    for round in 0..2 {
+        for path in FILLED {
+            let mut sam = app.rep(SAM);
+            let request = update(&h, filled(), &[path]);
+            calls.push(tokio::spawn(async move {
+                (round, sam.update_handoff(request).await)
+            }));
+        }
+    }
+    let mut changed = 0;
+    for call in calls {
+        let (round, answer) = call.await.unwrap();
+        answer.expect("every edit is applied");
+        // The second round writes what is already there: nothing changes.
+        changed += u64::from(round == 0);
+    }
+    let now = app
+        .rep(SAM)
+        .get_handoff(pb::GetHandoffRequest {
+            name: h.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let want = filled();
+    assert_eq!(now.customer_needs, want.customer_needs);
+    assert_eq!(now.goals.len(), want.goals.len());
+    assert_eq!(now.stakeholders, want.stakeholders);
+    assert_eq!(now.support_contacts, want.support_contacts);
+    assert_eq!(now.onboarding_plan.len(), want.onboarding_plan.len());
+    assert!(now.no_verbal_commitments);
+    assert_eq!(now.account_manager, want.account_manager);
+    assert!(
+        version(&now.etag) >= version(&h.etag) + changed,
+        "one version per edit that changed something: {} then {}",
+        h.etag,
+        now.etag
+    );
+}
+
+#[tokio::test]
 async fn the_salesperson_completes_a_handoff_through_update_handoff() {
     let app = TestApp::spawn().await;
     let h = app.start("sam").await;

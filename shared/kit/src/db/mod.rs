@@ -24,6 +24,7 @@ mod errors;
 pub mod group;
 pub mod keyed;
 mod migrate;
+pub mod optimistic;
 pub mod sql;
 mod sqlite;
 
