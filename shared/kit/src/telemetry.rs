@@ -451,13 +451,6 @@ pub fn remote_parent(headers: &http::HeaderMap) -> Context {
     }
 }
 
-/// Makes `span` a child of the trace context in the request's `traceparent` metadata, if any.
-pub fn extract_parent(headers: &http::HeaderMap, span: &tracing::Span) {
-    if headers.contains_key("traceparent") {
-        let _ = span.set_parent(remote_parent(headers));
-    }
-}
-
 struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
