@@ -87,7 +87,7 @@ where
             async move {
                 let started = Instant::now();
                 let result = call.await;
-                // A call that never got an answer: the callee could not be reached.
+                // No answer at all (unreachable, or the channel's deadline passed): UNAVAILABLE.
                 let code = result
                     .as_ref()
                     .map_or(tonic::Code::Unavailable as i32, answered_code);
