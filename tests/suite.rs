@@ -2,7 +2,7 @@
 //! `closeloop token`, calls over gRPC, and a graceful stop on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use closeloop_kit::testing::otlp::Collector;
@@ -13,47 +13,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_closeloop");
+mod support;
 
-/// A base port whose next ports are free too: `closeloop up` takes one per service.
-fn free_port() -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = first.local_addr().unwrap().port();
-        let rest: Vec<_> = (1..4)
-            .map(|i| std::net::TcpListener::bind(("127.0.0.1", base.saturating_add(i))))
-            .collect();
-        if rest.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no four consecutive free ports");
-}
-
-/// Kills the child if the test fails before stopping it.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token(data_dir: &std::path::Path, subject: &str, role: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "--subject", subject, "--role", role, "--data-dir"])
-        .arg(data_dir)
-        .env_remove("CLOSELOOP_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use support::{BIN, Running, drain, free_port, token};
 
 /// Starts `closeloop up` on free ports with its data in `data` and the environment `env`: the
 /// base port, the running process and the banner it printed.
@@ -76,11 +38,7 @@ async fn start_up(data: &std::path::Path, env: &[(&str, &str)]) -> (u16, Running
         let stdout = child.stdout.take().unwrap();
         // Drained all along, so that logs never fill the pipe and stall the suite.
         let stderr = child.stderr.take().unwrap();
-        let errors = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
-            text
-        });
+        let errors = drain(stderr);
         let running = Running(child);
 
         // The banner says where the services listen.

@@ -3,13 +3,12 @@
 //! never made inside a transaction; when it cannot be read, the answer is the domain's
 //! [`PaymentData::Unavailable`] with the reason, and health and lifetime value say so.
 
-use closeloop_kit::client::ServiceCredentials;
+use closeloop_kit::client::{PeerChannel, ServiceCredentials};
 use closeloop_kit::convert::{money, optional_date};
 use closeloop_kit::outbox::code_name;
 use closeloop_kit::types::CurrencyCode;
 use closeloop_proto::contracts::v1 as contracts;
 use closeloop_proto::contracts::v1::payment_service_client::PaymentServiceClient;
-use tonic::transport::Channel;
 
 use crate::domain::health::{PaymentData, PaymentStanding};
 use crate::domain::limits::{MAX_STATUS_NOTE, cut};
@@ -17,13 +16,13 @@ use crate::domain::limits::{MAX_STATUS_NOTE, cut};
 /// contracts-and-payments' PaymentService, as health and lifetime value read it.
 #[derive(Clone)]
 pub struct Payments {
-    channel: Channel,
+    channel: PeerChannel,
     credentials: ServiceCredentials,
 }
 
 impl Payments {
     /// Reads over `channel` (which carries the call deadline) as `credentials`.
-    pub fn new(channel: Channel, credentials: ServiceCredentials) -> Self {
+    pub fn new(channel: PeerChannel, credentials: ServiceCredentials) -> Self {
         Payments {
             channel,
             credentials,

@@ -8,14 +8,13 @@
 
 use std::time::Duration;
 
-use closeloop_kit::client::{ServiceCredentials, is_retryable};
+use closeloop_kit::client::{PeerChannel, ServiceCredentials, is_retryable};
 use closeloop_kit::outbox::code_name;
 use closeloop_kit::types::Email;
 use closeloop_proto::accounts::v1 as accounts;
 use closeloop_proto::accounts::v1::account_service_client::AccountServiceClient;
 use closeloop_proto::opportunities::v1 as opp;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
-use tonic::transport::Channel;
 
 use crate::domain::handoff::Stakeholder;
 use crate::domain::lifecycle::{Objective, OpportunityFacts};
@@ -42,7 +41,7 @@ pub enum OpportunityRead {
 /// The opportunities service, as the prefill reads it.
 #[derive(Clone)]
 pub struct Opportunities {
-    channel: Channel,
+    channel: PeerChannel,
     credentials: ServiceCredentials,
     attempts: u32,
 }
@@ -50,7 +49,7 @@ pub struct Opportunities {
 impl Opportunities {
     /// Reads over `channel` (which carries the call deadline) as `credentials`, up to `attempts`
     /// times per read.
-    pub fn new(channel: Channel, credentials: ServiceCredentials, attempts: u32) -> Self {
+    pub fn new(channel: PeerChannel, credentials: ServiceCredentials, attempts: u32) -> Self {
         Opportunities {
             channel,
             credentials,
@@ -92,13 +91,13 @@ impl Opportunities {
 /// account-management, as the follow-up of OpenAccount reads it.
 #[derive(Clone)]
 pub struct Accounts {
-    channel: Channel,
+    channel: PeerChannel,
     credentials: ServiceCredentials,
 }
 
 impl Accounts {
     /// Reads over `channel` (which carries the call deadline) as `credentials`.
-    pub fn new(channel: Channel, credentials: ServiceCredentials) -> Self {
+    pub fn new(channel: PeerChannel, credentials: ServiceCredentials) -> Self {
         Accounts {
             channel,
             credentials,

@@ -1,13 +1,27 @@
 //! Outgoing calls to other closeloop services: a lazily connecting channel with connect and call
-//! deadlines, and an interceptor that authenticates as the `service` role and hands the current
-//! trace context to the callee.
+//! deadlines that traces each call ([`PeerChannel`]), and credentials that authenticate as the
+//! `service` role.
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tower::Service;
+use tracing::Instrument;
 
 use crate::auth::{AuthSettings, Role, TokenIssuer};
+use crate::layers::{answered_code, record_code, rpc_names, rpc_span};
+use crate::telemetry::ServiceTelemetry;
+
+/// A channel to a peer whose calls are client spans of the calling service and are measured
+/// (`rpc.client.duration`): what [`crate::host::Context::peer`] gives.
+pub type PeerChannel = ClientTrace<Channel>;
+
+type Body = tonic::body::Body;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// How long a service token minted for peer calls lives; renewed well before it ends.
 const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -24,6 +38,66 @@ pub fn channel(endpoint: &str, call_timeout: Duration) -> Result<Channel, tonic:
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .connect_lazy())
+}
+
+/// Opens a client span per outgoing call, hands its trace context to the callee (`traceparent`)
+/// and records the call's duration (`rpc.client.duration`), for the service that makes it.
+#[derive(Clone, Debug)]
+pub struct ClientTrace<S> {
+    inner: S,
+    telemetry: ServiceTelemetry,
+}
+
+impl<S> ClientTrace<S> {
+    /// Calls through `inner` on behalf of the service `telemetry` belongs to.
+    pub fn new(inner: S, telemetry: ServiceTelemetry) -> Self {
+        ClientTrace { inner, telemetry }
+    }
+}
+
+impl<S, RB> Service<http::Request<Body>> for ClientTrace<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        let path = req.uri().path().to_owned();
+        // A child of the caller's current span (if any), as a span of the calling service.
+        let span = rpc_span("client", &path);
+        self.telemetry
+            .adopt(&span, opentelemetry::Context::current());
+        if let Some(host) = req.uri().host() {
+            span.record("server.address", host);
+        }
+        crate::telemetry::inject(&span, req.headers_mut());
+        let (service, method) = rpc_names(&path);
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let telemetry = self.telemetry.clone();
+        let call = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let result = call.await;
+                // No answer at all (unreachable, or the channel's deadline passed): UNAVAILABLE.
+                let code = result
+                    .as_ref()
+                    .map_or(tonic::Code::Unavailable as i32, answered_code);
+                record_code(&tracing::Span::current(), code);
+                telemetry.record_client_call(&service, &method, code, started.elapsed());
+                result
+            }
+            .instrument(span),
+        )
+    }
 }
 
 /// Where the bearer token for peer calls comes from.
@@ -84,7 +158,8 @@ impl ServiceCredentials {
         token
     }
 
-    /// Prepares an outgoing request: bearer token and trace context.
+    /// Prepares an outgoing request: bearer token and the current trace context (a
+    /// [`PeerChannel`] replaces it with its client span's).
     pub fn prepare<T>(&self, request: &mut tonic::Request<T>) {
         if let Ok(value) = MetadataValue::try_from(format!("Bearer {}", self.token())) {
             request.metadata_mut().insert("authorization", value);
@@ -176,19 +251,25 @@ impl tonic::codec::Decoder for RawDecoder {
 ///
 /// # Errors
 /// The callee's status, or UNAVAILABLE / DEADLINE_EXCEEDED from the transport.
-pub async fn call_encoded(
-    channel: Channel,
+pub async fn call_encoded<T>(
+    channel: T,
     credentials: &ServiceCredentials,
     method: &str,
     request: Vec<u8>,
     timeout: Duration,
-) -> Result<Vec<u8>, tonic::Status> {
+) -> Result<Vec<u8>, tonic::Status>
+where
+    T: tonic::client::GrpcService<Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: http_body::Body<Data = prost::bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError>,
+{
     let path = http::uri::PathAndQuery::try_from(format!("/{method}"))
         .map_err(|e| tonic::Status::internal(format!("method {method:?}: {e}")))?;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
         .await
-        .map_err(|e| tonic::Status::unavailable(format!("connecting: {e}")))?;
+        .map_err(|e| tonic::Status::unavailable(format!("connecting: {}", e.into())))?;
     let mut request = tonic::Request::new(request);
     request.set_timeout(timeout);
     credentials.prepare(&mut request);

@@ -21,15 +21,15 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
-use tonic::transport::Channel;
 
 use crate::auth::{AuthConfigError, Authenticator};
-use crate::client::ServiceCredentials;
+use crate::client::{ClientTrace, PeerChannel, ServiceCredentials};
 use crate::db::{Db, DbError, Migrations};
 use crate::error::Chain;
 use crate::outbox::{self, GrpcDelivery, Outbox, Peer, Relay};
 use crate::server::{self, ServeError};
 use crate::settings::CommonSettings;
+use crate::telemetry::ServiceTelemetry;
 use crate::time::Clock;
 
 /// A future the host awaits.
@@ -257,6 +257,7 @@ type Background = Box<dyn FnOnce(watch::Receiver<bool>) -> BoxFuture<()> + Send>
 /// What a service's routes are built from.
 pub struct Context {
     def: &'static ServiceDef,
+    telemetry: ServiceTelemetry,
     db: Db,
     outbox: Outbox,
     settings: Settings,
@@ -310,27 +311,37 @@ impl Context {
     }
 
     /// A channel and credentials for synchronous calls to `peer`, when it is configured. The
-    /// channel connects on first use, and each call carries the deadline `call_timeout_ms`.
+    /// channel connects on first use, each call carries the deadline `call_timeout_ms` and is a
+    /// client span of this service.
     ///
     /// # Errors
     /// [`HostError::Settings`] when the endpoint is not a URI or no token can be had.
-    pub fn peer(&self, peer: &str) -> Result<Option<(Channel, ServiceCredentials)>, HostError> {
+    pub fn peer(&self, peer: &str) -> Result<Option<(PeerChannel, ServiceCredentials)>, HostError> {
         match self.settings.peer(peer) {
             None => Ok(None),
-            Some(endpoint) => peer_channel(self.def, &self.settings, peer, endpoint).map(Some),
+            Some(endpoint) => {
+                peer_channel(self.def, &self.settings, &self.telemetry, peer, endpoint).map(Some)
+            }
         }
+    }
+
+    /// The service's telemetry (its spans and metrics carry its `service.name`).
+    pub fn telemetry(&self) -> &ServiceTelemetry {
+        &self.telemetry
     }
 }
 
 fn peer_channel(
     def: &ServiceDef,
     settings: &Settings,
+    telemetry: &ServiceTelemetry,
     peer: &str,
     endpoint: &str,
-) -> Result<(Channel, ServiceCredentials), HostError> {
+) -> Result<(PeerChannel, ServiceCredentials), HostError> {
     let timeout = Duration::from_millis(settings.common.outbox.call_timeout_ms);
     let channel = crate::client::channel(endpoint, timeout)
         .map_err(|e| HostError::Settings(format!("peers.{peer}: {e}")))?;
+    let channel = ClientTrace::new(channel, telemetry.clone());
     let credentials = ServiceCredentials::new(
         &def.service_name(),
         &settings.common.auth,
@@ -342,6 +353,7 @@ fn peer_channel(
 /// A service built and bound, ready to serve.
 pub struct Bound {
     def: &'static ServiceDef,
+    telemetry: ServiceTelemetry,
     listener: TcpListener,
     settings: Settings,
     db: Db,
@@ -364,8 +376,10 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
     let outbox = Outbox::new(def.peers);
     let clock = Clock::system();
     let background = std::sync::Arc::default();
+    let telemetry = ServiceTelemetry::of(&def.service_name());
     let context = Context {
         def,
+        telemetry: telemetry.clone(),
         db: db.clone(),
         outbox: outbox.clone(),
         settings: settings.clone(),
@@ -381,6 +395,7 @@ pub async fn build(def: &'static ServiceDef, settings: Settings) -> Result<Bound
     let listener = server::bind(&settings.common.server.listen).await?;
     Ok(Bound {
         def,
+        telemetry,
         listener,
         settings,
         db,
@@ -421,6 +436,7 @@ impl Bound {
     ) -> Result<(), HostError> {
         let Bound {
             def,
+            telemetry,
             listener,
             settings,
             db,
@@ -448,27 +464,27 @@ impl Bound {
                 }
                 continue;
             };
-            let (channel, credentials) = peer_channel(def, &settings, peer.name, endpoint)?;
+            let (channel, credentials) =
+                peer_channel(def, &settings, &telemetry, peer.name, endpoint)?;
             let delivery = GrpcDelivery::new(
                 channel,
                 credentials,
                 Duration::from_millis(settings.common.outbox.call_timeout_ms),
             );
-            relays.push(Relay::new(
-                db.clone(),
-                *peer,
-                delivery,
-                settings.common.outbox.clone(),
-            ));
+            relays.push(
+                Relay::new(db.clone(), *peer, delivery, settings.common.outbox.clone())
+                    .with_telemetry(telemetry.clone()),
+            );
         }
+        // The service's own work runs as the service's (telemetry::ServiceTelemetry::scope).
         for relay in relays {
             outbox.attach(relay.waker());
-            tasks.push(outbox::spawn(relay, stop_rx.clone()));
+            tasks.push(tokio::spawn(telemetry.scope(relay.run(stop_rx.clone()))));
         }
         // Commands committed before the relays existed.
         outbox.wake();
         for task in background {
-            tasks.push(tokio::spawn(task(stop_rx.clone())));
+            tasks.push(tokio::spawn(telemetry.scope(task(stop_rx.clone()))));
         }
         tasks.push(crate::idempotency::spawn_housekeeping(db.clone(), stop_rx));
 
@@ -478,6 +494,7 @@ impl Bound {
                 routes,
                 names: def.grpc.to_vec(),
                 db: db.clone(),
+                telemetry,
             },
             &settings.common.server,
             auth,

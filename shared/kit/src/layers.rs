@@ -1,6 +1,7 @@
 //! The tower layers every closeloop server runs, outermost first:
 //!
-//! 1. [`TraceLayer`]: every call, even a refused one, is a span that continues the caller's trace.
+//! 1. [`TraceLayer`]: every call, even a refused one, is a span of the service that continues the
+//!    caller's trace, and its duration is recorded.
 //! 2. [`CatchPanicLayer`]: a bug that panics answers INTERNAL for that call, logged in its span,
 //!    instead of resetting the stream; the server goes on serving.
 //! 3. [`DeadlineLayer`]: no call outlives the server's limit or the client's `grpc-timeout`,
@@ -29,6 +30,7 @@ use tracing::Instrument;
 
 use crate::auth::Authenticator;
 use crate::error::Problem;
+use crate::telemetry::ServiceTelemetry;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -52,14 +54,27 @@ fn take<S: Clone>(inner: &mut S) -> S {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Opens a server span per call, parented on the caller's `traceparent`.
+/// Opens a server span per call, parented on the caller's `traceparent` and attributed to the
+/// service ([`ServiceTelemetry::adopt`]), and records the call's duration (`rpc.server.duration`).
 #[derive(Clone, Default)]
-pub struct TraceLayer;
+pub struct TraceLayer {
+    telemetry: ServiceTelemetry,
+}
+
+impl TraceLayer {
+    /// Spans and metrics of the service `telemetry` belongs to.
+    pub fn new(telemetry: ServiceTelemetry) -> Self {
+        TraceLayer { telemetry }
+    }
+}
 
 impl<S> Layer<S> for TraceLayer {
     type Service = Trace<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Trace { inner }
+        Trace {
+            inner,
+            telemetry: self.telemetry.clone(),
+        }
     }
 }
 
@@ -67,6 +82,52 @@ impl<S> Layer<S> for TraceLayer {
 #[derive(Clone)]
 pub struct Trace<S> {
     inner: S,
+    telemetry: ServiceTelemetry,
+}
+
+/// The gRPC status of an answer: in its headers when it is an error answered before any message
+/// ("trailers-only", how tonic answers every failed unary call); a call that streams a message
+/// succeeded.
+pub(crate) fn answered_code<B>(response: &http::Response<B>) -> i32 {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0)
+}
+
+/// The span of one call of `path` (`/package.Service/Method`), `kind` `server` or `client`, with
+/// the attributes of OpenTelemetry's RPC conventions.
+pub(crate) fn rpc_span(kind: &'static str, path: &str) -> tracing::Span {
+    let (service, method) = rpc_names(path);
+    tracing::info_span!(
+        "grpc",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = kind,
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        enduser.id = tracing::field::Empty,
+        server.address = tracing::field::Empty,
+    )
+}
+
+/// Records the call's gRPC status on its span; any but OK is an error.
+pub(crate) fn record_code(span: &tracing::Span, code: i32) {
+    span.record("rpc.grpc.status_code", code);
+    if code != 0 {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// `package.Service` and `Method` of a gRPC path.
+pub(crate) fn rpc_names(path: &str) -> (&str, &str) {
+    path.trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path, ""))
 }
 
 impl<S, B, RB> Service<http::Request<B>> for Trace<S>
@@ -86,46 +147,23 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let path = req.uri().path();
-        let (service, method) = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .unwrap_or((path, ""));
-        let span = tracing::info_span!(
-            "grpc",
-            otel.name = %path.trim_start_matches('/'),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            enduser.id = tracing::field::Empty,
-        );
-        crate::telemetry::extract_parent(req.headers(), &span);
+        let span = rpc_span("server", path);
+        self.telemetry
+            .adopt(&span, crate::telemetry::remote_parent(req.headers()));
+        let (service, method) = rpc_names(path);
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let telemetry = self.telemetry.clone();
         let mut inner = take(&mut self.inner);
         Box::pin(
             async move {
                 let started = Instant::now();
                 let result = inner.call(req).await;
                 if let Ok(response) = &result {
-                    // Errors answered before any message ("trailers-only") carry grpc-status in
-                    // the headers; a call that streamed a message succeeded.
-                    let code = response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i32>().ok())
-                        .unwrap_or(0);
-                    let span = tracing::Span::current();
-                    span.record("rpc.grpc.status_code", code);
-                    if code != 0 {
-                        span.record("otel.status_code", "ERROR");
-                    }
-                    tracing::debug!(
-                        code,
-                        elapsed_us = started.elapsed().as_micros() as u64,
-                        "call"
-                    );
+                    let code = answered_code(response);
+                    record_code(&tracing::Span::current(), code);
+                    let elapsed = started.elapsed();
+                    telemetry.record_server_call(&service, &method, code, elapsed);
+                    tracing::debug!(code, elapsed_us = elapsed.as_micros() as u64, "call");
                 }
                 result
             }

@@ -19,15 +19,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Meter};
 use sqlx::{AnyConnection, Row};
 use tokio::sync::{Notify, watch};
-use tonic::transport::Channel;
 use tracing::Instrument;
 
-use crate::client::{ServiceCredentials, call_encoded, is_retryable};
+use crate::client::{PeerChannel, ServiceCredentials, call_encoded, is_retryable};
 use crate::db::Db;
 use crate::error::Problem;
 use crate::settings::OutboxSettings;
+use crate::telemetry::ServiceTelemetry;
 use crate::time::now_micros;
 
 /// A peer this service calls, and the gRPC services it serves there.
@@ -167,14 +169,14 @@ pub trait Deliver: Send + Sync + 'static {
 
 /// Delivers commands as unary gRPC calls of their method with their encoded request.
 pub struct GrpcDelivery {
-    channel: Channel,
+    channel: PeerChannel,
     credentials: ServiceCredentials,
     timeout: Duration,
 }
 
 impl GrpcDelivery {
     /// Calls over `channel` as `credentials`, each call within `timeout`.
-    pub fn new(channel: Channel, credentials: ServiceCredentials, timeout: Duration) -> Self {
+    pub fn new(channel: PeerChannel, credentials: ServiceCredentials, timeout: Duration) -> Self {
         GrpcDelivery {
             channel,
             credentials,
@@ -315,6 +317,42 @@ pub async fn backlog(db: &Db, destination: Option<&str>) -> Result<Backlog, Prob
             .map(|t| Duration::from_micros((now_micros() - t).max(0) as u64))
             .unwrap_or_default(),
     })
+}
+
+/// The backlog of each topic owed to `destination` that has undelivered commands.
+///
+/// # Errors
+/// Database errors.
+pub async fn backlog_by_topic(
+    db: &Db,
+    destination: &str,
+) -> Result<Vec<(String, Backlog)>, Problem> {
+    let rows = sqlx::query(
+        "SELECT topic, COUNT(*) FILTER (WHERE park_time IS NULL) AS pending, \
+         COUNT(*) FILTER (WHERE park_time IS NOT NULL) AS parked, \
+         MIN(create_time) FILTER (WHERE park_time IS NULL) AS oldest \
+         FROM outbox WHERE deliver_time IS NULL AND destination = $1 GROUP BY topic",
+    )
+    .bind(destination)
+    .fetch_all(db.reads())
+    .await?;
+    let now = now_micros();
+    rows.iter()
+        .map(|row| {
+            let oldest: Option<i64> = row.try_get("oldest")?;
+            Ok((
+                row.try_get("topic")?,
+                Backlog {
+                    pending: row.try_get("pending")?,
+                    parked: row.try_get("parked")?,
+                    lag: oldest
+                        .map(|t| Duration::from_micros((now - t).max(0) as u64))
+                        .unwrap_or_default(),
+                },
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Problem::from)
 }
 
 /// A command a peer refused, as an operator sees it.
@@ -506,11 +544,72 @@ pub struct Relay<D> {
     deliver: D,
     settings: OutboxSettings,
     waker: Waker,
+    telemetry: ServiceTelemetry,
+    metrics: RelayMetrics,
+}
+
+/// The relay's metrics, each by `topic` (the method) and `destination` (the peer).
+struct RelayMetrics {
+    /// Commands the peer confirmed.
+    deliveries: Counter<u64>,
+    /// Failed attempts to be made again.
+    retries: Counter<u64>,
+    /// Commands waiting for delivery (the backlog).
+    pending: Gauge<i64>,
+    /// Commands refused for good, parked for an operator.
+    parked: Gauge<i64>,
+    /// Age of the oldest command waiting (the relay's lag).
+    oldest_age: Gauge<f64>,
+    /// The topics the relay has seen: their gauges read zero once their backlog is gone.
+    topics: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl RelayMetrics {
+    fn new(meter: &Meter) -> RelayMetrics {
+        RelayMetrics {
+            deliveries: meter
+                .u64_counter("closeloop.outbox.deliveries")
+                .with_unit("{command}")
+                .with_description("Outbox commands the peer confirmed")
+                .build(),
+            retries: meter
+                .u64_counter("closeloop.outbox.retries")
+                .with_unit("{attempt}")
+                .with_description("Outbox delivery attempts that failed and will be retried")
+                .build(),
+            pending: meter
+                .i64_gauge("closeloop.outbox.pending")
+                .with_unit("{command}")
+                .with_description("Outbox commands waiting for delivery")
+                .build(),
+            parked: meter
+                .i64_gauge("closeloop.outbox.parked")
+                .with_unit("{command}")
+                .with_description(
+                    "Outbox commands the peer refused for good, parked for an operator",
+                )
+                .build(),
+            oldest_age: meter
+                .f64_gauge("closeloop.outbox.oldest_pending_age")
+                .with_unit("s")
+                .with_description("Age of the oldest outbox command waiting for delivery")
+                .build(),
+            topics: std::sync::Mutex::default(),
+        }
+    }
+}
+
+fn topic_attributes(topic: &str, destination: &str) -> [KeyValue; 2] {
+    [
+        KeyValue::new("topic", topic.to_owned()),
+        KeyValue::new("destination", destination.to_owned()),
+    ]
 }
 
 impl<D: Deliver> Relay<D> {
     /// A relay of the commands owed to `peer`, sending through `deliver`.
     pub fn new(db: Db, peer: Peer, deliver: D, settings: OutboxSettings) -> Self {
+        let telemetry = ServiceTelemetry::default();
         Relay {
             db,
             peer,
@@ -518,6 +617,48 @@ impl<D: Deliver> Relay<D> {
             deliver,
             settings,
             waker: Waker::default(),
+            metrics: RelayMetrics::new(telemetry.meter()),
+            telemetry,
+        }
+    }
+
+    /// Makes the relay's spans and metrics those of the service `telemetry` belongs to.
+    pub fn with_telemetry(mut self, telemetry: ServiceTelemetry) -> Self {
+        self.metrics = RelayMetrics::new(telemetry.meter());
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// Records the backlog gauges of every topic, zero for a topic whose backlog is gone.
+    async fn record_backlog(&self) {
+        match backlog_by_topic(&self.db, &self.destination).await {
+            Ok(backlogs) => {
+                let mut topics = self
+                    .metrics
+                    .topics
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut seen = std::collections::BTreeSet::new();
+                for (topic, b) in backlogs {
+                    let attributes = topic_attributes(&topic, &self.destination);
+                    self.metrics.pending.record(b.pending, &attributes);
+                    self.metrics.parked.record(b.parked, &attributes);
+                    self.metrics
+                        .oldest_age
+                        .record(b.lag.as_secs_f64(), &attributes);
+                    seen.insert(topic);
+                }
+                for topic in topics.difference(&seen) {
+                    let attributes = topic_attributes(topic, &self.destination);
+                    self.metrics.pending.record(0, &attributes);
+                    self.metrics.parked.record(0, &attributes);
+                    self.metrics.oldest_age.record(0.0, &attributes);
+                }
+                topics.extend(seen);
+            }
+            Err(e) => {
+                tracing::warn!(destination = %self.destination, error = %e, "outbox relay: reading the backlog");
+            }
         }
     }
 
@@ -530,9 +671,18 @@ impl<D: Deliver> Relay<D> {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
         let mut last_lag_report = std::time::Instant::now();
+        // The backlog gauges are read once per metrics export, and only when exported.
+        let gauges_every = self.telemetry.metrics_interval();
+        let mut gauges_read: Option<std::time::Instant> = None;
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if self.telemetry.metrics_exported()
+                && gauges_read.is_none_or(|t| t.elapsed() >= gauges_every)
+            {
+                gauges_read = Some(std::time::Instant::now());
+                self.record_backlog().await;
             }
             let delivered = match self.run_once().await {
                 Ok(n) => n,
@@ -595,12 +745,23 @@ impl<D: Deliver> Relay<D> {
                 command = %command.id,
                 attempt = command.attempts + 1,
             );
+            // The delivery joins the trace of the change that wrote the command, as a span of
+            // the service that owes it.
+            let mut headers = http::HeaderMap::new();
             if let Some(tp) = &command.traceparent
                 && let Ok(v) = http::HeaderValue::from_str(tp)
             {
-                let mut headers = http::HeaderMap::new();
                 headers.insert("traceparent", v);
-                crate::telemetry::extract_parent(&headers, &span);
+            }
+            self.telemetry
+                .adopt(&span, crate::telemetry::remote_parent(&headers));
+            let attributes = topic_attributes(&command.topic, &self.destination);
+            if self.telemetry.metrics_exported() {
+                self.metrics
+                    .topics
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(command.topic.clone());
             }
             let outcome = self
                 .deliver
@@ -622,9 +783,11 @@ impl<D: Deliver> Relay<D> {
                     .bind(answer)
                     .execute(self.db.writes())
                     .await?;
+                    self.metrics.deliveries.add(1, &attributes);
                     settled += 1;
                 }
                 Err(DeliveryError::Retry(reason)) => {
+                    self.metrics.retries.add(1, &attributes);
                     let delay = backoff(&self.settings, command.attempts + 1);
                     span.in_scope(|| {
                         tracing::warn!(

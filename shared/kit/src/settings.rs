@@ -181,6 +181,9 @@ pub struct TelemetrySettings {
     /// OTLP/gRPC collector endpoint, e.g. `http://otel-collector:4317`. Empty: no export.
     #[serde(default)]
     pub otlp_endpoint: String,
+    /// How often metrics are exported to the endpoint (and the outbox gauges read).
+    #[serde(deserialize_with = "number")]
+    pub metrics_interval_ms: u64,
     /// `human` or `json`.
     pub log_format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `info,closeloop_kit=debug`. `RUST_LOG` wins.
@@ -247,6 +250,7 @@ acquire_timeout_ms = 5000
 
 [telemetry]
 otlp_endpoint = ""
+metrics_interval_ms = 10000
 log_format = "human"
 log_filter = "info"
 

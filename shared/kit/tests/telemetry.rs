@@ -21,6 +21,7 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
             otlp_endpoint: collector.endpoint().to_owned(),
             log_format: LogFormat::Json,
             log_filter: "info".into(),
+            metrics_interval_ms: 60_000,
         },
     )
     .unwrap();

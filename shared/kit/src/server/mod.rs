@@ -74,6 +74,8 @@ pub struct Service {
     pub names: Vec<&'static str>,
     /// The service's database, probed for health.
     pub db: Db,
+    /// The service's telemetry: its calls are its spans and its metrics.
+    pub telemetry: crate::telemetry::ServiceTelemetry,
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then drains: health turns
@@ -142,7 +144,7 @@ pub async fn serve(
     });
     let layers = tower::ServiceBuilder::new()
         // Outermost so every call, even one refused below, is traced in the caller's trace.
-        .layer(TraceLayer)
+        .layer(TraceLayer::new(service.telemetry.clone()))
         // Inside the span, so the panic is logged with the call; outside the rest, so any of
         // them panicking still answers.
         .layer(CatchPanicLayer)
