@@ -12,7 +12,8 @@ builds, the network, the volumes) is not.
   its own database and no other.
 - The collector: a stand-in OTLP/gRPC receiver on the collector's port records what arrives,
   and every service must have sent spans under its own service.name.
-- The services are healthy when the compose file's own healthcheck commands say so, then
+- The services are healthy when the compose file's own healthcheck commands say so (and the
+  image's HEALTHCHECK passes for each with its environment), then
   tests/interop/client.py drives a deal through the whole loop over the published ports (won →
   contract → order → handoff → account → the next opportunity), with tokens from
   `closeloop token` and the env file's secret, as the README tells operators to mint them.
@@ -115,7 +116,7 @@ def dockerfile_image():
     with open(DOCKERFILE) as f:
         text = f.read().replace("\\\n", " ")
     stages = re.split(r"^FROM\s", text, flags=re.M)
-    image = {"entrypoint": None, "env": {}, "workdir": "/"}
+    image = {"entrypoint": None, "env": {}, "workdir": "/", "healthcheck": None}
     for line in stages[-1].splitlines():
         words = line.strip().split(None, 1)
         if len(words) < 2:
@@ -123,6 +124,8 @@ def dockerfile_image():
         instruction, rest = words[0].upper(), words[1]
         if instruction == "ENTRYPOINT":
             image["entrypoint"] = json.loads(rest)
+        elif instruction == "HEALTHCHECK":
+            image["healthcheck"] = json.loads(rest.split(" CMD ", 1)[1])
         elif instruction == "WORKDIR":
             image["workdir"] = rest.strip()
         elif instruction == "ENV":
@@ -131,6 +134,8 @@ def dockerfile_image():
                 image["env"][key] = value
     if not image["entrypoint"] or image["entrypoint"][0] != IMAGE_BINARY:
         fail(f"{DOCKERFILE}'s ENTRYPOINT is not [{IMAGE_BINARY!r}]: {image['entrypoint']}")
+    if not image["healthcheck"] or image["healthcheck"][0] != IMAGE_BINARY:
+        fail(f"{DOCKERFILE}'s HEALTHCHECK is not `closeloop health` in exec form: {image['healthcheck']}")
     return image
 
 
@@ -370,6 +375,11 @@ def main():
                 if time.monotonic() > deadline:
                     fail(f"{name} not healthy after {budget} s: {result.stderr}\n{tail(work, name)}")
                 time.sleep(seconds(check.get("start_interval"), 1) or 1)
+            # The image's own HEALTHCHECK (what a plain `docker run` uses) fits every service.
+            own = subprocess.run([binary] + image["healthcheck"][1:], env=p["env"], capture_output=True, text=True)
+            if own.returncode != 0:
+                fail(f"the image's HEALTHCHECK fails for {name}: {own.stderr}")
+            say(f"ok: the image's HEALTHCHECK ({shlex.join(image['healthcheck'][1:])}) passes for {name}")
 
         # The loop, over the published ports, with tokens minted as the README says.
         token_env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSELOOP_")}
