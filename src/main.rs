@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod demo;
 mod health;
 mod suite;
 
@@ -100,6 +101,9 @@ enum Command {
     /// Measures the opportunities and contracts-payments services against a bare tonic echo
     /// server and, on PostgreSQL, against pgbench. See the README.
     Bench(bench::Args),
+    /// Drives one whole loop through a running suite as the real roles would, printing each
+    /// step, how long each hop between services took, and the trace id. See the README.
+    Demo(demo::Args),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
                 service,
                 timeout_ms,
             } => health::run(addr.as_deref(), &service, Duration::from_millis(timeout_ms)).await,
+            Command::Demo(args) => demo::run(cli.config.as_deref(), args).await,
         }
     });
     match result {

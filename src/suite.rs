@@ -53,6 +53,17 @@ pub async fn up(
     host: &str,
     base_port: u16,
 ) -> anyhow::Result<()> {
+    // What `closeloop demo` needs besides its defaults to find this suite (printed below).
+    let mut demo_args = String::new();
+    if host != "127.0.0.1" || base_port != BASE_PORT {
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        demo_args.push_str(&format!(" --target {host}:{base_port}"));
+    }
+    let default_data_dir = data_dir == Path::new("data");
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
     let data_dir = data_dir
@@ -126,6 +137,12 @@ pub async fn up(
              closeloop.opportunities.v1.OpportunityService/ListOpportunities"
         );
     }
+    if !default_data_dir {
+        demo_args.push_str(&format!(" --data-dir {}", data_dir.display()));
+    }
+    println!();
+    println!("Drive one whole loop through the four services, as the real roles would:");
+    println!("  closeloop demo{demo_args}");
     println!();
     println!("Ctrl-C stops the suite (in-flight calls finish first).");
 
@@ -155,9 +172,8 @@ pub async fn serve(config: Option<&Path>, name: &str) -> anyhow::Result<()> {
     Ok(host::serve(def, settings).await?)
 }
 
-/// `closeloop token`: a token the running suite accepts, signed with the secret it uses (the
-/// configured `auth.hs256_secret`, or the one `closeloop up` keeps in its data folder). It never
-/// creates a secret: a token signed with a new one would be refused by the suite.
+/// `closeloop token`: a token the running suite accepts, signed with the secret it uses (see
+/// [`issuer`]).
 pub fn token(
     config: Option<&Path>,
     data_dir: &Path,
@@ -168,6 +184,18 @@ pub fn token(
     if subject.trim().is_empty() {
         bail!("--subject must not be empty");
     }
+    println!("{}", issuer(config, data_dir)?.mint(subject, roles, ttl));
+    Ok(())
+}
+
+/// Mints tokens the running suite accepts: signed with the configured `auth.hs256_secret`, or
+/// the one `closeloop up` keeps in its data folder. It never creates a secret: a token signed
+/// with a new one would be refused by the suite.
+///
+/// # Errors
+/// When the settings do not load, tokens are verified with a public key (minted elsewhere), or
+/// there is no secret to sign with.
+pub fn issuer(config: Option<&Path>, data_dir: &Path) -> anyhow::Result<TokenIssuer> {
     let mut auth = host::load_settings(SERVICES[0], config)
         .context("loading settings")?
         .common
@@ -195,9 +223,7 @@ pub fn token(
         };
         auth.hs256_secret = Some(secret);
     }
-    let issuer = TokenIssuer::new(&auth)?;
-    println!("{}", issuer.mint(subject, roles, ttl));
-    Ok(())
+    Ok(TokenIssuer::new(&auth)?)
 }
 
 /// `closeloop outbox <service> list|retry`: `retry` is `None` to list, `Some(None)` to retry

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use closeloop_kit::testing::otlp::Collector;
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
@@ -54,10 +55,9 @@ fn token(data_dir: &std::path::Path, subject: &str, role: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-#[tokio::test]
-async fn up_serves_the_suite_and_stops_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// Starts `closeloop up` on free ports with its data in `data` and the environment `env`: the
+/// base port, the running process and the banner it printed.
+async fn start_up(data: &std::path::Path, env: &[(&str, &str)]) -> (u16, Running, String) {
     // Ports found free can be taken by another process before `up` binds them (tests run in
     // parallel): a start that fails on its ports is tried again on others, three times at most.
     let mut started = None;
@@ -65,9 +65,10 @@ async fn up_serves_the_suite_and_stops_gracefully() {
         let port = free_port();
         let mut child = Command::new(BIN)
             .args(["up", "--base-port", &port.to_string(), "--data-dir"])
-            .arg(&data)
+            .arg(data)
             .env_remove("CLOSELOOP_CONFIG")
             .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -108,7 +109,14 @@ async fn up_serves_the_suite_and_stops_gracefully() {
             "closeloop up did not start: {errors}"
         );
     }
-    let (port, running, banner) = started.expect("closeloop up starts on free ports");
+    started.expect("closeloop up starts on free ports")
+}
+
+#[tokio::test]
+async fn up_serves_the_suite_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (port, running, banner) = start_up(&data, &[]).await;
     let addr = format!("127.0.0.1:{port}");
     let listed = |name: &str, addr: &str| {
         banner
@@ -425,4 +433,209 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// What `closeloop demo` prints for each step of the loop, in order.
+const DEMO_STEPS: [&str; 24] = [
+    "rep creates the deal",
+    "rep qualifies and prices it",
+    "manager approves the discount",
+    "rep wins the deal",
+    "contract appears",
+    "rep fills the contract",
+    "rep sends the contract",
+    "client and company sign",
+    "rep places the order",
+    "finance records an invoice paid",
+    "a payment of the other invoice fails",
+    "the rep finds the follow-up",
+    "handoff appears",
+    "rep completes the handoff",
+    "account manager takes it",
+    "rep schedules the introduction and submits",
+    "account manager holds the introduction",
+    "account manager accepts the handoff",
+    "account appears",
+    "account manager checks in",
+    "operations post an issue",
+    "the rep sees it in its feed",
+    "account manager identifies an expansion",
+    "the rep finds the new opportunity",
+];
+
+/// Runs `closeloop demo` with `args`; its exit status, stdout and stderr.
+async fn demo(args: Vec<String>) -> (std::process::ExitStatus, String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("demo")
+            .args(args)
+            .env_remove("CLOSELOOP_CONFIG")
+            .env_remove("CLOSELOOP_AUTH__HS256_SECRET")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The demo the banner of `closeloop up` tells to run drives one whole loop, printing every step
+/// and the trace id it sent; pointed at a service that does not run, it fails naming the step
+/// whose result never arrives.
+#[tokio::test]
+async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The suite exports its spans to a real OTLP receiver: the demo's trace must reach it.
+    let mut collector = Collector::start().await;
+    // Spans pass the log filter too: `info` keeps the server spans.
+    let telemetry = [
+        ("CLOSELOOP_TELEMETRY__OTLP_ENDPOINT", collector.endpoint()),
+        ("CLOSELOOP_TELEMETRY__LOG_FILTER", "info"),
+    ];
+    let (port, _running, banner) = start_up(&data, &telemetry).await;
+    let Some(command) = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("closeloop demo"))
+    else {
+        panic!("the banner says how to run the demo: {banner}");
+    };
+    let args: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(
+        args[..2],
+        ["--target".to_owned(), format!("127.0.0.1:{port}")],
+        "{banner}"
+    );
+
+    let (status, stdout, stderr) = demo(args.clone()).await;
+    assert!(status.success(), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    for (i, step) in DEMO_STEPS.iter().enumerate() {
+        let counter = format!("[{:>2}/{}] {step}: ", i + 1, DEMO_STEPS.len());
+        assert!(
+            lines.any(|l| l.contains(&counter)),
+            "step {counter:?} in order:\n{stdout}"
+        );
+    }
+    for hop in [
+        "won deal → contract",
+        "order → handoff",
+        "accept → account",
+        "expansion → opportunity",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(hop)),
+            "the summary times {hop:?}:\n{stdout}"
+        );
+    }
+    let ids: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("trace id "))
+        .collect();
+    assert_eq!(ids.len(), 2, "printed first and last:\n{stdout}");
+    assert_eq!(ids[0], ids[1]);
+    let trace_id = ids[0];
+    assert!(
+        trace_id.len() == 32
+            && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
+            && trace_id.bytes().any(|b| b != b'0'),
+        "{trace_id}"
+    );
+    // Every service continued it: their server spans of the demo's calls are in that trace, the
+    // deal's close among them.
+    let wanted = [
+        "closeloop.opportunities.v1.OpportunityService/CloseOpportunity",
+        "closeloop.contracts.v1.ContractService/PlaceOrder",
+        "closeloop.contracts.v1.PaymentService/RecordPaymentAttempt",
+        "closeloop.handoff.v1.HandoffService/AcceptHandoff",
+        "closeloop.accounts.v1.AccountService/IdentifyExpansion",
+    ];
+    let traced = |spans: &[closeloop_kit::testing::otlp::ExportedSpan]| {
+        spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .map(|s| s.name.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let spans = collector
+        .spans_until(Duration::from_secs(20), |spans| {
+            let traced = traced(spans);
+            wanted.iter().all(|w| traced.contains(*w))
+        })
+        .await;
+    let traced = traced(&spans);
+    for w in wanted {
+        assert!(traced.contains(w), "{w} in trace {trace_id}: {traced:?}");
+    }
+
+    // The handoff service is not where the demo looks: the order's handoff never arrives.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere_addr = nowhere.local_addr().unwrap().to_string();
+    drop(nowhere);
+    let with_handoff = |address: String| {
+        let mut args = args.clone();
+        args.extend([
+            "--handoff".into(),
+            address,
+            "--timeout-secs".into(),
+            "2".into(),
+        ]);
+        args
+    };
+    let started = Instant::now();
+    let (status, stdout, stderr) = demo(with_handoff(nowhere_addr)).await;
+    let unreachable_took = started.elapsed();
+    assert!(!status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("order → handoff"),
+        "{stderr}"
+    );
+    // The last look failed, or was still waiting for the connection when the deadline came.
+    assert!(
+        stderr.contains("Unavailable") || stderr.contains("no answer"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stdout.contains("[12/24] the rep finds the follow-up: "),
+        "the steps before it passed:\n{stdout}"
+    );
+
+    // Tokens signed with another suite's secret: the first step says so.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("jwt-secret"), "ab".repeat(32)).unwrap();
+    let elsewhere = vec![
+        "--target".into(),
+        format!("127.0.0.1:{port}"),
+        "--data-dir".into(),
+        other.path().display().to_string(),
+    ];
+    let (status, _, stderr) = demo(elsewhere).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("step 1/24 \"rep creates the deal\"")
+            && stderr.contains("Unauthenticated")
+            && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+
+    // A handoff service that takes connections and never answers: the hop still ends on time.
+    let hangs = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let (status, _, stderr) = demo(with_handoff(hangs.local_addr().unwrap().to_string())).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("no answer"),
+        "{stderr}"
+    );
+    // Each call may take 10 s; the hop's 2 s deadline cuts the one that hangs short.
+    assert!(
+        started.elapsed() < unreachable_took + Duration::from_secs(5),
+        "the 2 s deadline held: {:?}, against {unreachable_took:?} when nothing listens",
+        started.elapsed()
+    );
 }

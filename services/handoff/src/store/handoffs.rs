@@ -146,11 +146,10 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn get_handoff(&self, id: &HandoffId) -> Result<Option<Handoff>, Problem> {
-        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT body FROM handoffs WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.db().reads())
-            .await?;
-        row.map(|(body,)| document::decode_handoff(&body))
+        self.handoffs
+            .get(id.as_str())
+            .await?
+            .map(|body| document::decode_handoff(&body))
             .transpose()
     }
 

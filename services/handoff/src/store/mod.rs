@@ -6,6 +6,7 @@
 pub mod document;
 pub mod handoffs;
 
+use closeloop_kit::db::keyed::KeyedReads;
 use closeloop_kit::db::{Db, Migrations};
 
 /// The service's schema. The two differ only in the binary column type.
@@ -26,12 +27,21 @@ pub const MIGRATIONS: Migrations = Migrations {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    handoffs: KeyedReads,
 }
 
+/// Handoffs read by one query at most.
+const READ_BATCH: usize = 64;
+
 impl Store {
-    /// A store over `db` (migrated by the host).
+    /// A store over `db` (migrated by the host). Must run inside the tokio runtime.
     pub fn new(db: Db) -> Self {
-        Store { db }
+        Store {
+            // GetHandoff is the hottest read: coalesced, and on SQLite read on the calling
+            // thread (see the kit's `KeyedReads` for what that measured; README for GetHandoff).
+            handoffs: KeyedReads::new(&db, "handoffs", "id", "body", READ_BATCH),
+            db,
+        }
     }
 
     /// The database.

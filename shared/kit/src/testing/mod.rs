@@ -1,13 +1,15 @@
 //! Test support any service reuses: a fresh database per test on the backend the run targets
 //! ([`TestDatabase`]), the service itself spawned through the host on port 0 against it
 //! ([`TestService`]), clients that send a bearer token ([`Bearer`]), and assertions on the rich
-//! error details ([`assert_invalid`], [`assert_gate`], [`assert_not_found`]).
+//! error details ([`assert_invalid`], [`assert_gate`], [`assert_not_found`]), and a real OTLP
+//! trace receiver ([`otlp::Collector`]).
 //!
 //! The suite runs on SQLite by default. With `CLOSELOOP_TEST_DATABASE_URL=postgres://…` (a
 //! server the tests may create databases on), every test gets its own PostgreSQL database
 //! instead, dropped when the test ends. A PostgreSQL run that cannot reach the server fails; it
 //! never falls back to SQLite.
 
+pub mod otlp;
 mod service;
 pub mod toy;
 
