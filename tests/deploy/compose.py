@@ -11,12 +11,14 @@ builds, the network, the volumes) is not.
   ones they create are dropped first and last, so reruns work), then each user is shown to reach
   its own database and no other.
 - The collector: a stand-in OTLP/gRPC receiver on the collector's port records what arrives,
-  and every service must have sent spans under its own service.name.
+  and every service must have sent spans of the demo's trace under its own service.name.
 - The services are healthy when the compose file's own healthcheck commands say so (and the
   image's HEALTHCHECK passes for each with its environment), then
   tests/interop/client.py drives a deal through the whole loop over the published ports (won →
   contract → order → handoff → account → the next opportunity), with tokens from
-  `closeloop token` and the env file's secret, as the README tells operators to mint them.
+  `closeloop token` and the env file's secret, as the README tells operators to mint them;
+  then `closeloop demo --target` as the README says, whose trace id every service's spans on
+  the collector's port must carry.
 - SIGTERM stops each service cleanly within the compose file's stop_grace_period.
 
 Usage: compose.py CLOSELOOP_BINARY STUBS_DIR  (from the repository root, in run.sh's venv)
@@ -189,9 +191,11 @@ class Collector(grpc.GenericRpcHandler):
 
         return grpc.unary_unary_rpc_method_handler(export)
 
-    def seen(self, needle):
+    def seen_in_one(self, *needles):
+        """Whether one export holds all of `needles` (a service.name and a trace id: the
+        exporter sends one resource, its service's, per export)."""
         with self.lock:
-            return any(needle.encode() in body for _, body in self.requests)
+            return any(all(n in body for n in needles) for _, body in self.requests)
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
@@ -414,6 +418,23 @@ def main():
             fail("the loop did not close through the services as compose runs them")
         say("ok: a won deal went through contract, order, handoff and account to the next opportunity")
 
+        # The README's next step: `closeloop demo` against the published ports, its secret from
+        # the env file; its trace must reach the collector from every service.
+        demo = subprocess.run(
+            [binary, "demo", "--target", addresses[0]],
+            env=token_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if demo.returncode != 0:
+            fail(f"closeloop demo --target {addresses[0]}: {demo.stdout}{demo.stderr}")
+        trace = re.search(r"trace id ([0-9a-f]{32})", demo.stdout)
+        if not trace:
+            fail(f"closeloop demo printed no trace id: {demo.stdout}")
+        trace_id = bytes.fromhex(trace.group(1))
+        say(f"ok: closeloop demo --target {addresses[0]} ran the loop (trace id {trace.group(1)})")
+
         # SIGTERM: each stops cleanly within its stop_grace_period, flushing its spans.
         for name, (proc, _) in running.items():
             proc.send_signal(signal.SIGTERM)
@@ -427,9 +448,9 @@ def main():
                 fail(f"{name} exited with {code} on SIGTERM:\n{tail(work, name)}")
         say("ok: every service stopped cleanly on SIGTERM within its stop_grace_period")
         for name in processes:
-            if not collector.seen(f"closeloop-{name}"):
-                fail(f"no spans of closeloop-{name} reached the collector's port")
-        say(f"ok: the collector's port received spans from all four services ({len(collector.requests)} exports)")
+            if not collector.seen_in_one(f"closeloop-{name}".encode(), trace_id):
+                fail(f"no spans of closeloop-{name} in the demo's trace reached the collector's port")
+        say(f"ok: the demo's trace reached the collector's port from all four services ({len(collector.requests)} exports)")
     finally:
         for proc, log in running.values():
             if proc.poll() is None:
