@@ -1,11 +1,12 @@
 //! `closeloop`: runs the whole suite locally (`up`), mints tokens (`token`), runs one service in
-//! the foreground (`serve`), and measures the opportunities and contracts-payments services
-//! (`bench`).
+//! the foreground (`serve`), probes a service's health (`health`, for containers), and measures
+//! the opportunities and contracts-payments services (`bench`).
 
 #![forbid(unsafe_code)]
 
 mod bench;
 mod demo;
+mod health;
 mod suite;
 
 use std::path::PathBuf;
@@ -79,6 +80,23 @@ enum Command {
         data_dir: Option<PathBuf>,
         #[command(subcommand)]
         action: OutboxAction,
+    },
+    /// Asks a running service's gRPC health service whether it is SERVING, like
+    /// `grpc_health_probe`: exit 0 when it is; otherwise a message on stderr and exit 1 (bad
+    /// arguments), 2 (no connection), 3 (the call failed, e.g. an unknown service) or 4 (not
+    /// SERVING). For container health checks.
+    Health {
+        /// `HOST:PORT` to probe. Default: `$CLOSELOOP_SERVER__LISTEN` (the address the service
+        /// in the same container listens on; `0.0.0.0` is probed on 127.0.0.1).
+        #[arg(long)]
+        addr: Option<String>,
+        /// The gRPC service to ask about, e.g. `closeloop.opportunities.v1.OpportunityService`;
+        /// empty: the server as a whole.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Longest the connection and the call may take, each.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: u64,
     },
     /// Measures the opportunities and contracts-payments services against a bare tonic echo
     /// server and, on PostgreSQL, against pgbench. See the README.
@@ -156,14 +174,25 @@ fn main() -> ExitCode {
                 suite::outbox(cli.config.as_deref(), &service, data_dir.as_deref(), retry).await
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::Health {
+                addr,
+                service,
+                timeout_ms,
+            } => health::run(addr.as_deref(), &service, Duration::from_millis(timeout_ms)).await,
             Command::Demo(args) => demo::run(cli.config.as_deref(), args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("closeloop: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<health::Unhealthy>() {
+            Some(unhealthy) => {
+                eprintln!("closeloop health: {unhealthy}");
+                unhealthy.exit_code()
+            }
+            None => {
+                eprintln!("closeloop: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
