@@ -11,7 +11,7 @@
 mod service;
 pub mod toy;
 
-pub use service::{Bearer, TestService, assert_gate, assert_invalid, assert_not_found};
+pub use service::{Bearer, Stopped, TestService, assert_gate, assert_invalid, assert_not_found};
 
 use std::time::Duration;
 
