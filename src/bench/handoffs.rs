@@ -8,9 +8,9 @@
 //! function of `i` and the run's start.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use closeloop_handoff::domain::handoff::{Handoff, Stakeholder};
 use closeloop_handoff::domain::lifecycle::{Objective, OpportunityFacts};
 use closeloop_handoff::domain::snapshot::{
@@ -20,17 +20,12 @@ use closeloop_handoff::domain::vocabulary::{
     Contact, HandoffId, ObligationStatus, Party, StakeholderRole,
 };
 use closeloop_handoff::store::{MIGRATIONS, Store};
-use closeloop_kit::db::{Backend, Db};
-use closeloop_kit::settings::DatabaseSettings;
 use closeloop_kit::time::{MICROS_PER_DAY, date_of_micros};
-use closeloop_kit::types::{CurrencyCode, Email, Money};
+use closeloop_kit::types::{CurrencyCode, Money};
 use closeloop_kit::{Principal, Role};
-use tokio::task::JoinSet;
 
-use super::preload::{
-    FIRST_NAMES, LAST_NAMES, MAIN_CURRENCY, OWNERS, PRODUCTS, Progress, TITLES, join_one,
-};
-use super::rng::{Rng, mix};
+use super::preload::{MAIN_CURRENCY, OWNERS, PRODUCTS, into_empty, person, write_batches};
+use super::rng::{Rng, mix, uuid_at};
 
 /// Handoffs per transaction.
 pub const BATCH: u64 = 500;
@@ -51,12 +46,7 @@ pub struct Handoffs {
 
 /// A UUIDv7 at `micros` whose random bits come from `key`.
 fn id_at(micros: i64, key: u64) -> String {
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&mix(key ^ SEED).to_be_bytes());
-    random[8..].copy_from_slice(&(mix(key) as u16).to_be_bytes());
-    uuid::Builder::from_unix_timestamp_millis((micros / 1000) as u64, &random)
-        .into_uuid()
-        .to_string()
+    uuid_at(micros, key, SEED)
 }
 
 impl Handoffs {
@@ -162,17 +152,13 @@ impl Handoffs {
             .into_iter()
             .enumerate()
         {
-            let first = *rng.pick(&FIRST_NAMES);
-            let last = *rng.pick(&LAST_NAMES);
+            let p = person(&mut rng, index, &k.to_string())?;
             stakeholders.push(Stakeholder {
                 contact: Contact {
-                    display_name: format!("{first} {last}"),
-                    email: Some(
-                        Email::parse(&format!("{first}.{last}{k}@customer{index}.example"))
-                            .map_err(anyhow::Error::msg)?,
-                    ),
-                    phone: format!("+49 30 {:07}", rng.below(10_000_000)),
-                    title: (*rng.pick(&TITLES)).to_owned(),
+                    display_name: p.display_name,
+                    email: Some(p.email),
+                    phone: p.phone,
+                    title: p.title,
                 },
                 role,
                 primary: k == 0,
@@ -214,71 +200,33 @@ pub struct Loaded {
 /// # Errors
 /// When the database is unreachable, already holds handoffs, or refuses an insert.
 pub async fn load(url: &str, handoffs: Handoffs) -> anyhow::Result<Loaded> {
-    let settings = DatabaseSettings {
-        url: url.to_owned(),
-        max_connections: 4,
-        acquire_timeout_ms: 60_000,
-    };
-    let db = Db::connect(&settings)
-        .await
-        .context("opening the handoff database")?;
-    let result = fill(&db, handoffs).await;
-    db.close().await;
-    result
-}
-
-async fn fill(db: &Db, handoffs: Handoffs) -> anyhow::Result<Loaded> {
-    db.migrate(&MIGRATIONS)
-        .await
-        .context("migrating the handoff database")?;
-    let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM handoffs LIMIT 1")
-        .fetch_optional(db.reads())
+    into_empty(url, "handoff", &MIGRATIONS, "handoffs", async |db| {
+        let store = Store::new(db.clone());
+        let mut drafts = Vec::with_capacity(handoffs.count as usize);
+        let elapsed = write_batches(
+            db,
+            "handoffs",
+            handoffs.count,
+            BATCH,
+            |range| {
+                let generated = range
+                    .map(|i| handoffs.handoff(i))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                drafts.extend(generated.iter().map(|(_, h)| h.name()));
+                Ok(generated)
+            },
+            |generated| {
+                let store = store.clone();
+                async move { write(&store, &generated).await }
+            },
+        )
         .await?;
-    if existing.is_some() {
-        bail!(
-            "the handoff database already holds handoffs; the benchmark loads its own data set \
-             into an empty database (create a fresh one)"
-        );
-    }
-    let store = Store::new(db.clone());
-    let writers = match db.backend() {
-        Backend::Postgres => 4,
-        Backend::Sqlite => 1,
-    };
-    let started = Instant::now();
-    let mut drafts = Vec::with_capacity(handoffs.count as usize);
-    let mut progress = Progress {
-        what: "handoffs",
-        started,
-        total: handoffs.count,
-        loaded: 0,
-        report_every: (handoffs.count / 10).max(BATCH),
-        reported: 0,
-    };
-    let mut inflight = JoinSet::new();
-    for batch in 0..handoffs.count.div_ceil(BATCH) {
-        let range = batch * BATCH..((batch + 1) * BATCH).min(handoffs.count);
-        let generated = range
-            .map(|i| handoffs.handoff(i))
-            .collect::<anyhow::Result<Vec<_>>>()
-            .context("generating handoffs")?;
-        drafts.extend(generated.iter().map(|(_, h)| h.name()));
-        while inflight.len() >= writers {
-            join_one(&mut inflight, &mut progress).await?;
-        }
-        let store = store.clone();
-        inflight.spawn(async move { write(&store, &generated).await });
-    }
-    while !inflight.is_empty() {
-        join_one(&mut inflight, &mut progress).await?;
-    }
-    if db.backend() == Backend::Postgres {
-        sqlx::query("ANALYZE").execute(db.writes()).await?;
-    }
-    Ok(Loaded {
-        elapsed: started.elapsed(),
-        drafts: Arc::new(drafts),
+        Ok(Loaded {
+            elapsed,
+            drafts: Arc::new(drafts),
+        })
     })
+    .await
 }
 
 /// Writes a batch in one transaction: each handoff inserted as started, then saved prefilled.

@@ -1,15 +1,16 @@
-//! `closeloop bench`: measures the opportunities, contracts-payments and handoff services against
-//! the two
-//! limits they cannot beat, in one run on loopback: the transport (a bare tonic echo server,
-//! [`echo`]) and the database (PostgreSQL's own insert rate through `pgbench`, [`pgbench`]).
+//! `closeloop bench`: measures the opportunities, contracts-payments, handoff and
+//! account-management services against the two limits they cannot beat, in one run on loopback:
+//! the transport (a bare tonic echo server, [`echo`]) and the database (PostgreSQL's own insert
+//! rate through `pgbench`, [`pgbench`]).
 //!
 //! The run preloads each service's data set through its store ([`preload`], [`payments`],
-//! [`handoffs`]),
-//! starts the echo server and then each service as child processes ([`child`]), each on its own
-//! database, drives each workload with the same closed-loop generator ([`load`]) authenticated
-//! as a sales manager (as a payment processor for payments), and prints a table or one JSON
-//! document ([`report`]).
+//! [`handoffs`], [`accounts`]), starts the echo server and then each service as child processes
+//! ([`child`]), each on its own database (account-management with contracts-payments beside it,
+//! which its health reads), drives each workload with the same closed-loop generator ([`load`])
+//! authenticated as a sales manager (as a payment processor for payments), and prints a table or
+//! one JSON document ([`report`]).
 
+mod accounts;
 mod child;
 mod echo;
 mod handoffs;
@@ -31,6 +32,8 @@ use closeloop_kit::convert::date_range_to_proto;
 use closeloop_kit::paging::PageTokens;
 use closeloop_kit::time::{date_of_micros, now_micros};
 use closeloop_opportunities::store::ListFilter;
+use closeloop_proto::accounts::v1 as apb;
+use closeloop_proto::accounts::v1::account_service_client::AccountServiceClient;
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::contracts::v1 as cpb;
 use closeloop_proto::contracts::v1::payment_service_client::PaymentServiceClient;
@@ -42,6 +45,7 @@ use serde::Serialize;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
+use self::accounts::Managed;
 use self::child::Child;
 use self::handoffs::Handoffs;
 use self::load::{Measurement, Shape};
@@ -55,6 +59,14 @@ const HANDOFF_DB: payments::Names = payments::Names {
     flag: "--handoff-database-url",
     file: "handoff.db",
     suffix: "_handoff",
+};
+
+/// The account-management service's database.
+const ACCOUNTS_DB: payments::Names = payments::Names {
+    service: "account-management",
+    flag: "--accounts-database-url",
+    file: "account-management.db",
+    suffix: "_accounts",
 };
 
 /// The page size of the listing workloads (the API's default).
@@ -89,7 +101,8 @@ pub struct Args {
     /// Default: SQLite in a temporary folder.
     #[arg(long)]
     database_url: Option<String>,
-    /// Customer accounts preloaded for contracts-payments, each with 12 invoices.
+    /// Customer accounts preloaded for contracts-payments, each with 12 invoices; and for
+    /// account-management, one account each.
     #[arg(long, default_value_t = 5_000)]
     accounts: u64,
     /// Database of the contracts-payments service (must hold no contracts yet). Default: SQLite
@@ -105,11 +118,17 @@ pub struct Args {
     /// on the same server, created for the run and dropped after it.
     #[arg(long)]
     handoff_database_url: Option<String>,
+    /// Database of the account-management service (must hold no accounts yet). Default: SQLite
+    /// in the temporary folder; with a PostgreSQL `--database-url …/NAME`, the database
+    /// `NAME_accounts` on the same server, created for the run and dropped after it.
+    #[arg(long)]
+    accounts_database_url: Option<String>,
     /// Print one JSON document instead of the tables (progress still goes to stderr).
     #[arg(long)]
     json: bool,
     /// Run only these workloads (comma-separated): echo, get, create, list-first, list-deep,
-    /// forecast, balance, record-payment, get-handoff, update-handoff.
+    /// forecast, balance, record-payment, get-handoff, update-handoff, get-account-health,
+    /// list-salesperson-feed.
     #[arg(long, value_delimiter = ',', value_name = "WORKLOAD,…")]
     workloads: Vec<Workload>,
     /// Serve the echo baseline on this address (how the benchmark starts its echo process).
@@ -143,10 +162,15 @@ pub enum Workload {
     /// UpdateHandoff of random preloaded DRAFT handoffs, replacing `customer_needs` or `notes`
     /// through `update_mask`, without an etag (handoff).
     UpdateHandoff,
+    /// GetAccountHealth of random preloaded accounts, each reading the customer's balance from
+    /// contracts-payments (account-management).
+    GetAccountHealth,
+    /// ListSalespersonFeed, the first page of a random salesperson's feed (account-management).
+    ListSalespersonFeed,
 }
 
 impl Workload {
-    const ALL: [Workload; 10] = [
+    const ALL: [Workload; 12] = [
         Workload::Echo,
         Workload::Get,
         Workload::Create,
@@ -157,6 +181,8 @@ impl Workload {
         Workload::RecordPayment,
         Workload::GetHandoff,
         Workload::UpdateHandoff,
+        Workload::GetAccountHealth,
+        Workload::ListSalespersonFeed,
     ];
 
     /// Whether the contracts-payments service serves it (else echo or opportunities).
@@ -167,6 +193,14 @@ impl Workload {
     /// Whether the handoff service serves it.
     fn is_handoff(self) -> bool {
         matches!(self, Workload::GetHandoff | Workload::UpdateHandoff)
+    }
+
+    /// Whether the account-management service serves it.
+    fn is_accounts(self) -> bool {
+        matches!(
+            self,
+            Workload::GetAccountHealth | Workload::ListSalespersonFeed
+        )
     }
 }
 
@@ -272,75 +306,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     );
     let loaded = preload::load(&url, dataset).await?;
 
-    // The contracts-payments service gets a database of its own, like in production.
-    let accounts = Accounts::new(args.accounts, now_micros());
-    let payments_db = if workloads.iter().any(|w| w.is_payments()) {
-        let db = payments::Database::prepare(
-            payments::PAYMENTS_DB,
-            args.payments_database_url.as_deref(),
-            &url,
-            scratch.path(),
-        )
-        .await?;
-        eprintln!(
-            "closeloop bench: preloading {} accounts for contracts-payments ({})",
-            report::group(args.accounts as f64, 0),
-            db.describe()
-        );
-        let loaded = payments::load(db.url(), accounts).await;
-        Some((db, loaded))
-    } else {
-        None
-    };
-    let (payments_db, payments_loaded) = match payments_db {
-        Some((db, Ok(loaded))) => (Some(db), Some(loaded)),
-        Some((db, Err(e))) => {
-            db.finish().await;
-            return Err(e);
-        }
-        None => (None, None),
-    };
-
-    // So does the handoff service.
-    let handoff_db = if workloads.iter().any(|w| w.is_handoff()) {
-        let db = payments::Database::prepare(
-            HANDOFF_DB,
-            args.handoff_database_url.as_deref(),
-            &url,
-            scratch.path(),
-        )
-        .await;
-        let db = match db {
-            Ok(db) => db,
-            Err(e) => {
-                if let Some(db) = payments_db {
-                    db.finish().await;
-                }
-                return Err(e);
-            }
-        };
-        eprintln!(
-            "closeloop bench: preloading {} handoffs ({})",
-            report::group(args.handoffs as f64, 0),
-            db.describe()
-        );
-        let loaded = handoffs::load(db.url(), Handoffs::new(args.handoffs, now_micros())).await;
-        Some((db, loaded))
-    } else {
-        None
-    };
-    let (handoff_db, handoff_loaded) = match handoff_db {
-        Some((db, Ok(loaded))) => (Some(db), Some(loaded)),
-        Some((db, Err(e))) => {
-            db.finish().await;
-            if let Some(db) = payments_db {
-                db.finish().await;
-            }
-            return Err(e);
-        }
-        None => (None, None),
-    };
-
+    // Each other service gets a database of its own, like in production, dropped again (when
+    // this run created it) on every way out.
+    let mut others = Prepared::default();
+    if let Err(e) = others.load(&args, &workloads, &url, scratch.path()).await {
+        others.finish().await;
+        return Err(e);
+    }
     let result = measure(
         &args,
         &workloads,
@@ -349,29 +321,15 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         &loaded,
         dataset,
         Others {
-            payments: payments_db.as_ref().zip(payments_loaded.as_ref()),
-            handoff: handoff_db.as_ref().zip(handoff_loaded.as_ref()),
+            payments: others.payments.as_ref().map(|(db, l)| (db, l)),
+            handoff: others.handoff.as_ref().map(|(db, l)| (db, l)),
+            accounts: others.accounts.as_ref().map(|(db, l)| (db, l)),
         },
     )
     .await;
-    let payments_db = match payments_db {
-        Some(db) => {
-            let description = db.describe().to_owned();
-            db.finish().await;
-            Some(description)
-        }
-        None => None,
-    };
-    let handoff_db = match handoff_db {
-        Some(db) => {
-            let description = db.describe().to_owned();
-            db.finish().await;
-            Some(description)
-        }
-        None => None,
-    };
+    let finished = others.finish().await;
     let (rows, services, duration) = result?;
-    let [service, payments_service, handoff_service] = services;
+    let [service, payments_service, handoff_service, accounts_service] = services;
 
     let pgbench = match (backend, pgbench::find()) {
         (report::Backend::Sqlite, _) => pgbench::Baseline::NotApplicable,
@@ -402,31 +360,35 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             preload_s: loaded.elapsed.as_secs_f64(),
             encoded_opportunity_bytes: loaded.encoded_bytes,
             deep_pages: deep_page(&dataset, &loaded.pages).pages,
-            payments: payments_db
-                .zip(payments_loaded)
-                .map(|(db, p)| report::PaymentsData {
-                    database: db,
-                    accounts: args.accounts,
-                    contracts: p.contracts,
-                    invoices: p.invoices,
-                    payable_invoices: p.payable.len() as u64,
-                    attempts: p.attempts,
-                    follow_ups: p.follow_ups,
-                    preload_s: p.elapsed.as_secs_f64(),
-                }),
-            handoff: handoff_db
-                .zip(handoff_loaded)
-                .map(|(db, h)| report::HandoffData {
-                    database: db,
-                    handoffs: h.drafts.len() as u64,
-                    preload_s: h.elapsed.as_secs_f64(),
-                }),
+            payments: finished.payments.map(|(db, p)| report::PaymentsData {
+                database: db,
+                accounts: args.accounts,
+                contracts: p.contracts,
+                invoices: p.invoices,
+                payable_invoices: p.payable.len() as u64,
+                attempts: p.attempts,
+                follow_ups: p.follow_ups,
+                preload_s: p.elapsed.as_secs_f64(),
+            }),
+            handoff: finished.handoff.map(|(db, h)| report::HandoffData {
+                database: db,
+                handoffs: h.drafts.len() as u64,
+                preload_s: h.elapsed.as_secs_f64(),
+            }),
+            accounts: finished.accounts.map(|(db, a)| report::AccountsData {
+                database: db,
+                accounts: a.accounts.len() as u64,
+                check_ins: a.check_ins,
+                operations_updates: a.updates,
+                preload_s: a.elapsed.as_secs_f64(),
+            }),
         },
         rows,
         report::Ready {
             opportunities: service.ready_rss,
             contracts_payments: payments_service.ready_rss,
             handoff: handoff_service.ready_rss,
+            account_management: accounts_service.ready_rss,
         },
         service.forecast_alone_ms,
         pgbench,
@@ -443,11 +405,126 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 struct Others<'a> {
     payments: Option<(&'a payments::Database, &'a payments::Loaded)>,
     handoff: Option<(&'a payments::Database, &'a handoffs::Loaded)>,
+    accounts: Option<(&'a payments::Database, &'a accounts::Loaded)>,
+}
+
+/// The databases of the services besides opportunities, each prepared and preloaded when a
+/// workload needs it: contracts-payments for its own workloads and for account-management's
+/// health, which reads its balances.
+#[derive(Default)]
+struct Prepared {
+    payments: Option<(payments::Database, payments::Loaded)>,
+    handoff: Option<(payments::Database, handoffs::Loaded)>,
+    accounts: Option<(payments::Database, accounts::Loaded)>,
+}
+
+/// Prepares the database `names` describes (`explicit`, or beside the opportunities database
+/// `beside`: its URL and the scratch folder) and preloads `what` into it with `load`; drops the
+/// database again when loading fails.
+///
+/// # Errors
+/// When the database cannot be prepared or loading fails.
+async fn preload_into<L>(
+    names: payments::Names,
+    explicit: Option<&str>,
+    beside: (&str, &std::path::Path),
+    what: String,
+    load: impl AsyncFnOnce(&str) -> anyhow::Result<L>,
+) -> anyhow::Result<(payments::Database, L)> {
+    let db = payments::Database::prepare(names, explicit, beside.0, beside.1).await?;
+    eprintln!(
+        "closeloop bench: preloading {what} for {} ({})",
+        names.service,
+        db.describe()
+    );
+    match load(db.url()).await {
+        Ok(loaded) => Ok((db, loaded)),
+        Err(e) => {
+            db.finish().await;
+            Err(e)
+        }
+    }
+}
+
+/// What was preloaded, each with its database's description, once the databases are finished.
+struct Finished {
+    payments: Option<(String, payments::Loaded)>,
+    handoff: Option<(String, handoffs::Loaded)>,
+    accounts: Option<(String, accounts::Loaded)>,
+}
+
+impl Prepared {
+    /// Prepares and preloads the databases `workloads` need, beside the opportunities database
+    /// `url`. What was prepared before an error stays in `self` for [`Prepared::finish`].
+    async fn load(
+        &mut self,
+        args: &Args,
+        workloads: &[Workload],
+        url: &str,
+        scratch: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        let needs = |f: fn(Workload) -> bool| workloads.iter().any(|w| f(*w));
+        if needs(Workload::is_payments) || needs(Workload::is_accounts) {
+            let accounts = Accounts::new(args.accounts, now_micros());
+            self.payments = Some(
+                preload_into(
+                    payments::PAYMENTS_DB,
+                    args.payments_database_url.as_deref(),
+                    (url, scratch),
+                    format!("{} accounts", report::group(args.accounts as f64, 0)),
+                    async |url| payments::load(url, accounts).await,
+                )
+                .await?,
+            );
+        }
+        if needs(Workload::is_handoff) {
+            let handoffs = Handoffs::new(args.handoffs, now_micros());
+            self.handoff = Some(
+                preload_into(
+                    HANDOFF_DB,
+                    args.handoff_database_url.as_deref(),
+                    (url, scratch),
+                    format!("{} handoffs", report::group(args.handoffs as f64, 0)),
+                    async |url| handoffs::load(url, handoffs).await,
+                )
+                .await?,
+            );
+        }
+        if needs(Workload::is_accounts) {
+            let managed = Managed::new(args.accounts, now_micros());
+            self.accounts = Some(
+                preload_into(
+                    ACCOUNTS_DB,
+                    args.accounts_database_url.as_deref(),
+                    (url, scratch),
+                    format!("{} accounts", report::group(args.accounts as f64, 0)),
+                    async |url| accounts::load(url, managed).await,
+                )
+                .await?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Drops the databases this run created (the services have stopped by then).
+    async fn finish(self) -> Finished {
+        async fn done<T>(prepared: Option<(payments::Database, T)>) -> Option<(String, T)> {
+            let (db, loaded) = prepared?;
+            let description = db.describe().to_owned();
+            db.finish().await;
+            Some((description, loaded))
+        }
+        Finished {
+            payments: done(self.payments).await,
+            handoff: done(self.handoff).await,
+            accounts: done(self.accounts).await,
+        }
+    }
 }
 
 /// Starts the echo server and each service that has workloads, measures them, and stops them
 /// all: the rows (echo first), each service's part (opportunities, contracts-payments,
-/// handoff), and the measured duration (pgbench's).
+/// handoff, account-management), and the measured duration (pgbench's).
 async fn measure(
     args: &Args,
     workloads: &[Workload],
@@ -456,8 +533,12 @@ async fn measure(
     loaded: &preload::Loaded,
     dataset: Dataset,
     others: Others<'_>,
-) -> anyhow::Result<(Vec<report::Row>, [ServiceRun; 3], Duration)> {
-    let Others { payments, handoff } = others;
+) -> anyhow::Result<(Vec<report::Row>, [ServiceRun; 4], Duration)> {
+    let Others {
+        payments,
+        handoff,
+        accounts,
+    } = others;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).context("generating a signing secret")?;
     let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
@@ -493,6 +574,7 @@ async fn measure(
         .iter()
         .copied()
         .filter(|w| *w != Workload::Echo && !w.is_payments() && !w.is_handoff())
+        .filter(|w| !w.is_accounts())
         .collect();
     let payment_workloads: Vec<Workload> = workloads
         .iter()
@@ -504,9 +586,15 @@ async fn measure(
         .copied()
         .filter(|w| w.is_handoff())
         .collect();
+    let account_workloads: Vec<Workload> = workloads
+        .iter()
+        .copied()
+        .filter(|w| w.is_accounts())
+        .collect();
     if opportunity_workloads.is_empty()
         && payment_workloads.is_empty()
         && handoff_workloads.is_empty()
+        && account_workloads.is_empty()
         && let Some(echo) = &mut echo
     {
         echo.measure(&setup).await?;
@@ -542,14 +630,29 @@ async fn measure(
         }
         _ => ServiceRun::default(),
     };
+    let accounts_service = match (accounts, payments) {
+        (Some((db, loaded)), Some((payments_db, _))) if !account_workloads.is_empty() => {
+            measure_accounts(
+                &setup,
+                db.url(),
+                payments_db.url(),
+                &account_workloads,
+                loaded,
+                echo.as_mut(),
+            )
+            .await?
+        }
+        _ => ServiceRun::default(),
+    };
     // The echo server stops here, before pgbench runs.
     let mut rows: Vec<report::Row> = echo.map(EchoServer::row).into_iter().collect();
     rows.extend(service.rows.iter().cloned());
     rows.extend(payments_service.rows.iter().cloned());
     rows.extend(handoff_service.rows.iter().cloned());
+    rows.extend(accounts_service.rows.iter().cloned());
     Ok((
         rows,
-        [service, payments_service, handoff_service],
+        [service, payments_service, handoff_service, accounts_service],
         setup.shape.duration,
     ))
 }
@@ -620,14 +723,15 @@ struct ServiceRun {
     forecast_alone_ms: Option<f64>,
 }
 
-/// Starts `closeloop serve <service>` on `url` and waits until its health reports `health`
-/// SERVING.
+/// Starts `closeloop serve <service>` on `url` with the settings `extra` adds (its peers) and
+/// waits until its health reports `health` SERVING.
 async fn start_service(
     setup: &Setup,
     name: &'static str,
     service: &str,
     url: &str,
     health: &str,
+    extra: &[(&str, String)],
 ) -> anyhow::Result<(Child, std::net::SocketAddr)> {
     eprintln!("closeloop bench: {name}");
     let addr = child::free_addr()?;
@@ -644,6 +748,7 @@ async fn start_service(
             (setup.shape.concurrency * 4).max(1024).to_string(),
         ),
     ];
+    let envs: Vec<(&str, String)> = envs.into_iter().chain(extra.iter().cloned()).collect();
     let mut child = Child::spawn(
         name,
         &["serve", service],
@@ -690,6 +795,7 @@ async fn measure_service(
         "opportunities",
         url,
         closeloop_opportunities::GRPC_SERVICE,
+        &[],
     )
     .await?;
     let mut run = ServiceRun {
@@ -729,6 +835,7 @@ async fn measure_payments(
         closeloop_contracts_payments::NAME,
         url,
         "closeloop.contracts.v1.PaymentService",
+        &[],
     )
     .await?;
     let mut run = ServiceRun {
@@ -765,6 +872,7 @@ async fn measure_handoff(
         closeloop_handoff::NAME,
         url,
         closeloop_handoff::GRPC_SERVICES[0],
+        &[],
     )
     .await?;
     let mut run = ServiceRun {
@@ -781,6 +889,56 @@ async fn measure_handoff(
         let measured = run_handoff(workload, setup, &clients, drafts.clone());
         let row =
             measure_paired(setup, workload, &mut service, echo.as_deref_mut(), measured).await?;
+        run.rows.push(row);
+    }
+    Ok(run)
+}
+
+/// Starts contracts-payments on `payments_url` (not measured: the peer whose balances
+/// GetAccountHealth reads) and account-management on `url` wired to it, as `closeloop up` wires
+/// them; drives each of `workloads` in turn, each just after the echo server when there is one,
+/// and stops both.
+async fn measure_accounts(
+    setup: &Setup,
+    url: &str,
+    payments_url: &str,
+    workloads: &[Workload],
+    loaded: &accounts::Loaded,
+    mut echo: Option<&mut EchoServer>,
+) -> anyhow::Result<ServiceRun> {
+    let (mut peer, peer_addr) = start_service(
+        setup,
+        "contracts-payments service (account-management's peer)",
+        closeloop_contracts_payments::NAME,
+        payments_url,
+        "closeloop.contracts.v1.PaymentService",
+        &[],
+    )
+    .await?;
+    let (mut service, addr) = start_service(
+        setup,
+        "account-management service",
+        closeloop_account_management::NAME,
+        url,
+        closeloop_account_management::GRPC_SERVICES[0],
+        &[("CLOSELOOP_PEERS__CONTRACTS", format!("http://{peer_addr}"))],
+    )
+    .await?;
+    let mut run = ServiceRun {
+        ready_rss: service.peak_rss(),
+        ..ServiceRun::default()
+    };
+    let clients: Vec<AccountServiceClient<Channel>> = load::connect(addr, setup.connections)
+        .await?
+        .into_iter()
+        .map(AccountServiceClient::new)
+        .collect();
+    for &workload in workloads {
+        eprintln!("  {}", report::label(workload, 0));
+        let measured = run_accounts(workload, setup, &clients, loaded);
+        let row =
+            measure_paired(setup, workload, &mut service, echo.as_deref_mut(), measured).await?;
+        peer.check_alive()?;
         run.rows.push(row);
     }
     Ok(run)
@@ -925,6 +1083,9 @@ async fn run_service(
         }
         Workload::GetHandoff | Workload::UpdateHandoff => {
             unreachable!("{workload:?} runs against the handoff service")
+        }
+        Workload::GetAccountHealth | Workload::ListSalespersonFeed => {
+            unreachable!("{workload:?} runs against the account-management service")
         }
     }
 }
@@ -1082,6 +1243,81 @@ async fn run_handoff(
             .await
         }
         _ => unreachable!("{workload:?} is not a handoff workload"),
+    }
+}
+
+async fn run_accounts(
+    workload: Workload,
+    setup: &Setup,
+    clients: &[AccountServiceClient<Channel>],
+    loaded: &accounts::Loaded,
+) -> anyhow::Result<Measurement> {
+    let names = loaded.accounts.clone();
+    if names.is_empty() {
+        bail!("no preloaded account");
+    }
+    let clients = clients.to_vec();
+    let pick = move |caller: usize| clients[caller % clients.len()].clone();
+    let bearer = setup.bearer.clone();
+    match workload {
+        Workload::GetAccountHealth => {
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let name = names
+                    [(rng::mix(((caller as u64) << 40) ^ seq) % names.len() as u64) as usize]
+                    .clone();
+                let request = authorized(apb::GetAccountHealthRequest { name }, &bearer);
+                async move {
+                    let health = client.get_account_health(request).await?.into_inner();
+                    // Health answers without the balance when contracts-payments does not: that
+                    // would measure a different call.
+                    if health.payment_data_unavailable {
+                        let why = health
+                            .factors
+                            .iter()
+                            .find(|f| !f.available)
+                            .map(|f| f.explanation.clone())
+                            .unwrap_or_default();
+                        Err(tonic::Status::data_loss(format!(
+                            "health of {} without the balance: {why}",
+                            health.account
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await
+        }
+        Workload::ListSalespersonFeed => {
+            let sizes = loaded.feed_sizes.clone();
+            load::drive(setup.shape, move |caller, seq| {
+                let mut client = pick(caller);
+                let n = rng::mix(((caller as u64) << 40) ^ seq) % sizes.len() as u64;
+                let expected = sizes[n as usize].min(PAGE_SIZE) as usize;
+                let request = authorized(
+                    apb::ListSalespersonFeedRequest {
+                        salesperson: accounts::salesperson(n),
+                        page_size: PAGE_SIZE as i32,
+                        ..Default::default()
+                    },
+                    &bearer,
+                );
+                async move {
+                    let page = client.list_salesperson_feed(request).await?.into_inner();
+                    if page.entries.len() == expected {
+                        Ok(())
+                    } else {
+                        Err(tonic::Status::data_loss(format!(
+                            "a first page of {} entries instead of {expected}",
+                            page.entries.len()
+                        )))
+                    }
+                }
+            })
+            .await
+        }
+        _ => unreachable!("{workload:?} is not an account-management workload"),
     }
 }
 

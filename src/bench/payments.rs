@@ -10,7 +10,7 @@
 //! of [`BATCH`] accounts at a time. Account `i` is a pure function of `i` and the run's start.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use closeloop_contracts_payments::domain::contract::{
@@ -29,18 +29,13 @@ use closeloop_contracts_payments::domain::vocabulary::{
     Party, PaymentResult, SignerSide,
 };
 use closeloop_contracts_payments::store::{MIGRATIONS, Store};
-use closeloop_kit::db::{Backend, Db};
-use closeloop_kit::settings::DatabaseSettings;
 use closeloop_kit::time::{MICROS_PER_DAY, date_of_micros, epoch_days};
 use closeloop_kit::types::{CurrencyCode, Email};
 use sqlx::Connection;
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::preload::{
-    FIRST_NAMES, LAST_NAMES, MAIN_CURRENCY, OWNERS, PRODUCTS, Progress, TITLES, join_one,
-};
-use super::rng::{Rng, mix};
+use super::preload::{MAIN_CURRENCY, OWNERS, PRODUCTS, into_empty, person, write_batches};
+use super::rng::{Rng, mix, uuid_at};
 
 /// Invoices per account, over all its contracts.
 pub const INVOICES_PER_ACCOUNT: u64 = 12;
@@ -76,12 +71,7 @@ struct Account {
 /// A UUIDv7 at `micros` whose random bits come from `key`: ids are time-ordered like the
 /// service's own, and the same every run.
 fn id_at(micros: i64, key: u64) -> String {
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&mix(key ^ SEED).to_be_bytes());
-    random[8..].copy_from_slice(&(mix(key) as u16).to_be_bytes());
-    uuid::Builder::from_unix_timestamp_millis((micros / 1000) as u64, &random)
-        .into_uuid()
-        .to_string()
+    uuid_at(micros, key, SEED)
 }
 
 fn days(n: i64) -> time::Duration {
@@ -104,32 +94,29 @@ impl Accounts {
         format!("acct-{index:06}")
     }
 
+    /// The currency of account `index`'s contracts (the account-management benchmark opens its
+    /// account in it).
+    pub fn currency(index: u64) -> &'static str {
+        draw_currency(&mut Rng::new(mix(index.wrapping_add(SEED))))
+    }
+
     /// Account `index`: its contracts from creation to order, the invoices their orders
     /// billed, and the payments recorded on those by now.
     fn account(&self, index: u64, policy: &Policy) -> anyhow::Result<Account> {
         let mut rng = Rng::new(mix(index.wrapping_add(SEED)));
         let now = self.now_micros;
         let today = date_of_micros(now);
-        let currency = CurrencyCode::parse(match rng.below(100) {
-            0..85 => MAIN_CURRENCY,
-            85..95 => "USD",
-            _ => "GBP",
-        })
-        .map_err(anyhow::Error::msg)?;
+        let currency = CurrencyCode::parse(draw_currency(&mut rng)).map_err(anyhow::Error::msg)?;
         let party = Party {
             account_id: Accounts::account_id(index),
             display_name: format!("Customer {index} GmbH"),
         };
-        let first = *rng.pick(&FIRST_NAMES);
-        let last = *rng.pick(&LAST_NAMES);
+        let p = person(&mut rng, index, "")?;
         let client = Contact {
-            display_name: format!("{first} {last}"),
-            email: Some(
-                Email::parse(&format!("{first}.{last}@customer{index}.example"))
-                    .map_err(anyhow::Error::msg)?,
-            ),
-            phone: format!("+49 30 {:07}", rng.below(10_000_000)),
-            title: (*rng.pick(&TITLES)).to_owned(),
+            display_name: p.display_name,
+            email: Some(p.email),
+            phone: p.phone,
+            title: p.title,
         };
         let manager = Actor {
             subject: "mgr-001".into(),
@@ -416,6 +403,15 @@ impl Accounts {
     }
 }
 
+/// An account's currency, the first draw of its generator: most in the main currency.
+fn draw_currency(rng: &mut Rng) -> &'static str {
+    match rng.below(100) {
+        0..85 => MAIN_CURRENCY,
+        85..95 => "USD",
+        _ => "GBP",
+    }
+}
+
 /// An invoice the record-payment workload pays into: one not settled.
 #[derive(Debug, Clone)]
 pub struct Payable {
@@ -447,107 +443,69 @@ pub struct Loaded {
 /// # Errors
 /// When the database is unreachable, already holds contracts, or refuses an insert.
 pub async fn load(url: &str, accounts: Accounts) -> anyhow::Result<Loaded> {
-    let settings = DatabaseSettings {
-        url: url.to_owned(),
-        max_connections: 4,
-        acquire_timeout_ms: 60_000,
-    };
-    let db = Db::connect(&settings)
-        .await
-        .context("opening the contracts-payments database")?;
-    let result = fill(&db, accounts).await;
-    db.close().await;
-    result
-}
-
-async fn fill(db: &Db, accounts: Accounts) -> anyhow::Result<Loaded> {
-    db.migrate(&MIGRATIONS)
-        .await
-        .context("migrating the contracts-payments database")?;
-    let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM contracts LIMIT 1")
-        .fetch_optional(db.reads())
-        .await?;
-    if existing.is_some() {
-        bail!(
-            "the contracts-payments database already holds contracts; the benchmark loads its \
-             own data set into an empty database (create a fresh one)"
-        );
-    }
-    let policy = Policy::default();
-    let store = Store::new(db.clone());
-    // As in the opportunities preload: several writers on PostgreSQL, one on SQLite, and the
-    // next batch generated while this one is written.
-    let writers = match db.backend() {
-        Backend::Postgres => 4,
-        Backend::Sqlite => 1,
-    };
-    let started = Instant::now();
-    let mut loaded = Loaded {
-        elapsed: Duration::ZERO,
-        contracts: 0,
-        invoices: 0,
-        attempts: 0,
-        follow_ups: 0,
-        payable: Arc::default(),
-    };
-    let mut payable = Vec::new();
-    let mut progress = Progress {
-        what: "accounts",
-        started,
-        total: accounts.count,
-        loaded: 0,
-        report_every: (accounts.count / 10).max(BATCH),
-        reported: 0,
-    };
-    let mut inflight = JoinSet::new();
-    for batch in 0..accounts.count.div_ceil(BATCH) {
-        let range = batch * BATCH..((batch + 1) * BATCH).min(accounts.count);
-        let generated = range
-            .map(|i| accounts.account(i, &policy))
-            .collect::<anyhow::Result<Vec<_>>>()
-            .context("generating accounts")?;
-        for a in &generated {
-            loaded.contracts += a.contracts.len() as u64;
-            loaded.invoices += a.invoices.len() as u64;
-            loaded.attempts += a.attempts.len() as u64;
-            loaded.follow_ups += a.follow_ups.len() as u64;
-            payable.extend(
-                a.invoices
-                    .iter()
-                    .filter(|i| i.settled.is_none())
-                    .map(|i| Payable {
-                        name: i.name(),
-                        currency: i.currency.as_str().to_owned(),
-                    }),
-            );
-        }
-        while inflight.len() >= writers {
-            join_one(&mut inflight, &mut progress).await?;
-        }
-        let store = store.clone();
-        inflight.spawn(async move { write(&store, &generated).await });
-    }
-    while !inflight.is_empty() {
-        join_one(&mut inflight, &mut progress).await?;
-    }
-    // The numbers the service hands out next follow the preloaded ones.
-    for (name, value) in [
-        ("order", accounts.count * 3),
-        ("invoice", accounts.count * INVOICES_PER_ACCOUNT),
-    ] {
-        sqlx::query("UPDATE counters SET value = $1 WHERE name = $2")
-            .bind(value as i64)
-            .bind(name)
-            .execute(db.writes())
+    into_empty(
+        url,
+        "contracts-payments",
+        &MIGRATIONS,
+        "contracts",
+        async |db| {
+            let policy = Policy::default();
+            let store = Store::new(db.clone());
+            let mut loaded = Loaded {
+                elapsed: Duration::ZERO,
+                contracts: 0,
+                invoices: 0,
+                attempts: 0,
+                follow_ups: 0,
+                payable: Arc::default(),
+            };
+            let mut payable = Vec::new();
+            let elapsed = write_batches(
+                db,
+                "accounts",
+                accounts.count,
+                BATCH,
+                |range| {
+                    let generated = range
+                        .map(|i| accounts.account(i, &policy))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    for a in &generated {
+                        loaded.contracts += a.contracts.len() as u64;
+                        loaded.invoices += a.invoices.len() as u64;
+                        loaded.attempts += a.attempts.len() as u64;
+                        loaded.follow_ups += a.follow_ups.len() as u64;
+                        payable.extend(a.invoices.iter().filter(|i| i.settled.is_none()).map(
+                            |i| Payable {
+                                name: i.name(),
+                                currency: i.currency.as_str().to_owned(),
+                            },
+                        ));
+                    }
+                    Ok(generated)
+                },
+                |generated| {
+                    let store = store.clone();
+                    async move { write(&store, &generated).await }
+                },
+            )
             .await?;
-    }
-    if db.backend() == Backend::Postgres {
-        // As for the opportunities: plans made for the loaded tables, not empty ones.
-        sqlx::query("ANALYZE").execute(db.writes()).await?;
-    }
-    loaded.elapsed = started.elapsed();
-    loaded.payable = Arc::new(payable);
-    Ok(loaded)
+            loaded.elapsed = elapsed;
+            // The numbers the service hands out next follow the preloaded ones.
+            for (name, value) in [
+                ("order", accounts.count * 3),
+                ("invoice", accounts.count * INVOICES_PER_ACCOUNT),
+            ] {
+                sqlx::query("UPDATE counters SET value = $1 WHERE name = $2")
+                    .bind(value as i64)
+                    .bind(name)
+                    .execute(db.writes())
+                    .await?;
+            }
+            loaded.payable = Arc::new(payable);
+            Ok(loaded)
+        },
+    )
+    .await
 }
 
 /// Writes a batch of accounts in one transaction, as the service would have over time: each

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use closeloop_kit::db::{Backend, Db};
+use closeloop_kit::db::{Backend, Db, Migrations};
 use closeloop_kit::paging::PageTokens;
 use closeloop_kit::settings::DatabaseSettings;
 use closeloop_kit::time::date_of_micros;
@@ -374,33 +374,17 @@ pub struct Loaded {
 /// # Errors
 /// When the database is unreachable, already holds opportunities, or refuses an insert.
 pub async fn load(url: &str, dataset: Dataset) -> anyhow::Result<Loaded> {
-    let settings = DatabaseSettings {
-        url: url.to_owned(),
-        max_connections: 4,
-        acquire_timeout_ms: 60_000,
-    };
-    let db = Db::connect(&settings)
-        .await
-        .context("opening the database")?;
-    let result = fill(&db, dataset).await;
-    db.close().await;
-    result
+    into_empty(
+        url,
+        "opportunities",
+        &MIGRATIONS,
+        "opportunities",
+        async |db| fill(db, dataset).await,
+    )
+    .await
 }
 
 async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
-    db.migrate(&MIGRATIONS)
-        .await
-        .context("migrating the database")?;
-    let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM opportunities LIMIT 1")
-        .fetch_optional(db.reads())
-        .await?;
-    if existing.is_some() {
-        bail!(
-            "the database already holds opportunities; the benchmark loads its own data set \
-             into an empty database (create a fresh one)"
-        );
-    }
-
     let policy = Policy::default();
     let store = Store::new(db.clone(), policy.clone());
     // Records the probabilities the rows are weighed with, so the service starts at once.
@@ -448,12 +432,6 @@ async fn fill(db: &Db, dataset: Dataset) -> anyhow::Result<Loaded> {
     while !inflight.is_empty() {
         join_one(&mut inflight, &mut progress).await?;
     }
-    if db.backend() == Backend::Postgres {
-        // Autovacuum would analyse the freshly loaded tables within a minute; do it now so the
-        // first workload does not run on plans made for empty tables. (SQLite has no automatic
-        // ANALYZE, so it is left as a deployment would leave it.)
-        sqlx::query("ANALYZE").execute(db.writes()).await?;
-    }
     let pages = PageTokens::load(db).await?;
     Ok(Loaded {
         elapsed: started.elapsed(),
@@ -488,6 +466,127 @@ impl Progress {
             );
         }
     }
+}
+
+/// A person at a customer, as the services' data sets name their contacts.
+pub(super) struct Person {
+    pub display_name: String,
+    pub email: Email,
+    pub phone: String,
+    pub title: String,
+}
+
+/// A person at customer number `customer`, drawn from `rng` (first name, last name, phone, job
+/// title, in that order); `tag` follows the name in the email, to tell apart two people of one
+/// name at the same customer.
+///
+/// # Errors
+/// When the email does not parse (it always does).
+pub(super) fn person(rng: &mut Rng, customer: u64, tag: &str) -> anyhow::Result<Person> {
+    let first = *rng.pick(&FIRST_NAMES);
+    let last = *rng.pick(&LAST_NAMES);
+    Ok(Person {
+        display_name: format!("{first} {last}"),
+        email: Email::parse(&format!("{first}.{last}{tag}@customer{customer}.example"))
+            .map_err(anyhow::Error::msg)?,
+        phone: format!("+49 30 {:07}", rng.below(10_000_000)),
+        title: (*rng.pick(&TITLES)).to_owned(),
+    })
+}
+
+/// Opens the `service`'s database at `url` for preloading, migrates it, runs `fill` on it and
+/// closes it. On PostgreSQL it analyses the loaded tables first: autovacuum would within a minute,
+/// and the first workload would run on plans made for empty tables meanwhile. (SQLite has no
+/// automatic ANALYZE, so it is left as a deployment would leave it.)
+///
+/// # Errors
+/// When the database is unreachable, its `table` already holds rows (the benchmark loads its own
+/// data set into an empty database), or `fill` fails.
+pub(super) async fn into_empty<T>(
+    url: &str,
+    service: &str,
+    migrations: &Migrations,
+    table: &str,
+    fill: impl AsyncFnOnce(&Db) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let settings = DatabaseSettings {
+        url: url.to_owned(),
+        max_connections: 4,
+        acquire_timeout_ms: 60_000,
+    };
+    let db = Db::connect(&settings)
+        .await
+        .with_context(|| format!("opening the {service} database"))?;
+    let result = async {
+        db.migrate(migrations)
+            .await
+            .with_context(|| format!("migrating the {service} database"))?;
+        let existing: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {table} LIMIT 1"
+        )))
+        .fetch_optional(db.reads())
+        .await?;
+        if existing.is_some() {
+            bail!(
+                "the {service} database already holds {table}; the benchmark loads its own data \
+                 set into an empty database (create a fresh one)"
+            );
+        }
+        let filled = fill(&db).await?;
+        if db.backend() == Backend::Postgres {
+            sqlx::query("ANALYZE").execute(db.writes()).await?;
+        }
+        Ok(filled)
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+/// Writes `total` items into `db`, generated `batch` at a time by `generate` (given the range of
+/// indexes) and written a batch a transaction by `write`: on PostgreSQL four transactions at once,
+/// on SQLite one (its one writer would make a second wait); either way the next batch is
+/// generated while one is written. Reports progress as `what`; answers the time it took.
+///
+/// # Errors
+/// What `generate` or `write` fails with.
+pub(super) async fn write_batches<T, Fut>(
+    db: &Db,
+    what: &'static str,
+    total: u64,
+    batch: u64,
+    mut generate: impl FnMut(std::ops::Range<u64>) -> anyhow::Result<T>,
+    write: impl Fn(T) -> Fut,
+) -> anyhow::Result<Duration>
+where
+    Fut: Future<Output = Result<u64, closeloop_kit::Problem>> + Send + 'static,
+{
+    let writers = match db.backend() {
+        Backend::Postgres => 4,
+        Backend::Sqlite => 1,
+    };
+    let started = Instant::now();
+    let mut progress = Progress {
+        what,
+        started,
+        total,
+        loaded: 0,
+        report_every: (total / 10).max(batch),
+        reported: 0,
+    };
+    let mut inflight = JoinSet::new();
+    for n in 0..total.div_ceil(batch) {
+        let generated = generate(n * batch..((n + 1) * batch).min(total))
+            .with_context(|| format!("generating {what}"))?;
+        while inflight.len() >= writers {
+            join_one(&mut inflight, &mut progress).await?;
+        }
+        inflight.spawn(write(generated));
+    }
+    while !inflight.is_empty() {
+        join_one(&mut inflight, &mut progress).await?;
+    }
+    Ok(started.elapsed())
 }
 
 /// Waits for one insert task and counts what it wrote.

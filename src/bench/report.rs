@@ -77,6 +77,23 @@ pub struct Run {
     pub payments: Option<PaymentsData>,
     /// The handoff data set, when its workloads ran.
     pub handoff: Option<HandoffData>,
+    /// The account-management data set, when its workloads ran.
+    pub accounts: Option<AccountsData>,
+}
+
+/// What the account-management service was preloaded with.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountsData {
+    /// Engine and location of its own database.
+    pub database: String,
+    /// Accounts, one per contracts-payments customer account.
+    pub accounts: u64,
+    /// Check-ins recorded before the run.
+    pub check_ins: u64,
+    /// Operations updates posted before the run.
+    pub operations_updates: u64,
+    /// Seconds preloading took.
+    pub preload_s: f64,
 }
 
 /// What the handoff service was preloaded with.
@@ -120,6 +137,8 @@ pub struct Ready {
     pub contracts_payments: Option<u64>,
     /// The handoff service.
     pub handoff: Option<u64>,
+    /// The account-management service.
+    pub account_management: Option<u64>,
 }
 
 /// The machine the run shared between client and servers.
@@ -258,6 +277,8 @@ pub struct Report {
     pub payments_ready_rss_mib: Option<f64>,
     /// The handoff service's resident memory once ready, before any load.
     pub handoff_ready_rss_mib: Option<f64>,
+    /// The account-management service's resident memory once ready, before any load.
+    pub accounts_ready_rss_mib: Option<f64>,
     /// One per workload run.
     pub workloads: Vec<Row>,
     /// Median GetForecast latency with no other call in flight.
@@ -285,6 +306,8 @@ pub fn label(workload: Workload, deep_pages: u64) -> String {
         Workload::RecordPayment => "RecordPaymentAttempt".to_owned(),
         Workload::GetHandoff => "GetHandoff".to_owned(),
         Workload::UpdateHandoff => "UpdateHandoff".to_owned(),
+        Workload::GetAccountHealth => "GetAccountHealth".to_owned(),
+        Workload::ListSalespersonFeed => "ListSalespersonFeed p. 1".to_owned(),
     }
 }
 
@@ -326,6 +349,7 @@ impl Report {
             service_ready_rss_mib: ready.opportunities.map(|b| b as f64 / MIB),
             payments_ready_rss_mib: ready.contracts_payments.map(|b| b as f64 / MIB),
             handoff_ready_rss_mib: ready.handoff.map(|b| b as f64 / MIB),
+            accounts_ready_rss_mib: ready.account_management.map(|b| b as f64 / MIB),
             workloads,
             forecast_alone_ms,
             pgbench,
@@ -394,6 +418,16 @@ impl Report {
                 "UpdateHandoff ≥ 0.2 × echo req/s (SQLite)",
                 Workload::UpdateHandoff,
                 0.2,
+            ),
+            echo_ratio(
+                "GetAccountHealth ≥ 0.25 × echo req/s (SQLite)",
+                Workload::GetAccountHealth,
+                0.25,
+            ),
+            echo_ratio(
+                "ListSalespersonFeed p. 1 ≥ 0.1 × echo req/s (SQLite)",
+                Workload::ListSalespersonFeed,
+                0.1,
             ),
         ];
 
@@ -477,11 +511,12 @@ impl Report {
             None => not_measured(goal),
         });
 
-        let opportunities =
-            |w: Workload| w != Workload::Echo && !w.is_payments() && !w.is_handoff();
+        let opportunities = |w: Workload| {
+            w != Workload::Echo && !w.is_payments() && !w.is_handoff() && !w.is_accounts()
+        };
         // Each service's target, the workloads it serves, and its RSS once ready.
         type Serves<'a> = &'a dyn Fn(Workload) -> bool;
-        let served: [(&'static str, Serves, Option<f64>); 3] = [
+        let served: [(&'static str, Serves, Option<f64>); 4] = [
             (
                 "peak RSS of the opportunities service < 64 MiB",
                 &opportunities,
@@ -496,6 +531,11 @@ impl Report {
                 "peak RSS of the handoff service < 64 MiB",
                 &Workload::is_handoff,
                 self.handoff_ready_rss_mib,
+            ),
+            (
+                "peak RSS of the account-management service < 64 MiB",
+                &Workload::is_accounts,
+                self.accounts_ready_rss_mib,
             ),
         ];
         for (goal, serves, ready) in served {
@@ -561,6 +601,18 @@ impl Report {
                 h.preload_s
             );
         }
+        if let Some(a) = &r.accounts {
+            let _ = writeln!(
+                out,
+                "accounts  {} accounts ({}): {} check-ins, {} operations updates, preloaded in \
+                 {:.1} s; health reads contracts-payments' balances",
+                group(a.accounts as f64, 0),
+                a.database,
+                group(a.check_ins as f64, 0),
+                group(a.operations_updates as f64, 0),
+                a.preload_s
+            );
+        }
         let _ = writeln!(
             out,
             "load      {} calls in flight over {} connections; {} s warm-up, then {} s per workload",
@@ -570,6 +622,7 @@ impl Report {
             ("opportunities", self.service_ready_rss_mib),
             ("contracts-payments", self.payments_ready_rss_mib),
             ("handoff", self.handoff_ready_rss_mib),
+            ("account-management", self.accounts_ready_rss_mib),
         ]
         .into_iter()
         .filter_map(|(name, mib)| mib.map(|mib| format!("{name} {mib:.1} MiB")))

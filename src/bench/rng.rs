@@ -39,6 +39,17 @@ impl Rng {
     }
 }
 
+/// A UUIDv7 at `micros` whose random bits come from `key` and a data set's `seed`: ids are
+/// time-ordered like a service's own, and the same every run.
+pub fn uuid_at(micros: i64, key: u64, seed: u64) -> String {
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&mix(key ^ seed).to_be_bytes());
+    random[8..].copy_from_slice(&(mix(key) as u16).to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis((micros / 1000) as u64, &random)
+        .into_uuid()
+        .to_string()
+}
+
 /// The SplitMix64 finaliser: spreads the bits of `x` over the whole word.
 pub fn mix(x: u64) -> u64 {
     let mut z = x;

@@ -920,18 +920,10 @@ def account_life(accounts, stub, account, placed, today, rep, am, ops, rep_subje
         f"{o.name}: EXPANSION from ACCOUNT_EXPANSION, {pb.Stage.Name(o.stage)}, owned by {o.owner}",
     )
     # accounts.proto: "Once OPENED, the opportunity, `opportunities/{opportunity}`", with `open_time`.
-    # account-management does not record the opportunity from CreateOpportunity's answer yet, so an
-    # OPENED expansion has neither: say so loudly, and hold it to the proto once it names one.
-    if expansion.opportunity == "":
-        print(
-            "KNOWN GAP (account-management): the OPENED expansion names no opportunity and has no open_time; "
-            f"the opportunities service created {o.name}"
-        )
-    else:
-        check(
-            expansion.opportunity == o.name and expansion.HasField("open_time"),
-            f"the expansion names it: {expansion.opportunity}",
-        )
+    check(
+        expansion.opportunity == o.name and expansion.HasField("open_time"),
+        f"the expansion names the opportunity it opened: {expansion.opportunity}",
+    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             "expansions_referrals",
             include_str!("../../migrations/sqlite/0400_expansions_referrals.sql"),
         ),
+        (
+            500,
+            "updates_by_account_time",
+            include_str!("../../migrations/sqlite/0500_updates_by_account_time.sql"),
+        ),
     ],
     postgres: &[
         (
@@ -57,6 +62,11 @@ pub const MIGRATIONS: Migrations = Migrations {
             400,
             "expansions_referrals",
             include_str!("../../migrations/postgres/0400_expansions_referrals.sql"),
+        ),
+        (
+            500,
+            "updates_by_account_time",
+            include_str!("../../migrations/postgres/0500_updates_by_account_time.sql"),
         ),
     ],
 };

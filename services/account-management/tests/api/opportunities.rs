@@ -270,19 +270,13 @@ async fn bad_expansions_and_referrals_are_refused() {
     assert_eq!(n, 1);
 }
 
-#[tokio::test]
-async fn the_opportunities_are_created() {
-    let opportunities = TestService::spawn(&closeloop_opportunities::SERVICE).await;
-    let endpoint = format!("http://{}", opportunities.addr);
-    let app = TestApp(
-        TestService::spawn_with(&SERVICE, move |s| s.set_peer("opportunities", endpoint)).await,
-    );
-    let a = app.open("acme", "h1").await;
+/// Identifies an upsell and records a referral on account `a`, as its manager.
+async fn expand_and_refer(app: &TestApp, a: &pb::Account) -> (pb::Expansion, pb::Referral) {
     let mut am = app.am();
     let e = am
         .identify_expansion(pb::IdentifyExpansionRequest {
             parent: a.name.clone(),
-            expansion: Some(upsell(&app)),
+            expansion: Some(upsell(app)),
             ..Default::default()
         })
         .await
@@ -297,51 +291,63 @@ async fn the_opportunities_are_created() {
         .await
         .unwrap()
         .into_inner();
+    (e, r)
+}
 
-    // Delivered by the relay: both become OPENED.
-    let mut opened = None;
+/// The expansion and the referral read back once the relay has delivered both (OPENED), within
+/// ten seconds.
+async fn opened(app: &TestApp, e: &str, r: &str) -> (pb::Expansion, pb::Referral) {
+    let mut am = app.am();
     for _ in 0..100 {
         let e = am
-            .get_expansion(pb::GetExpansionRequest {
-                name: e.name.clone(),
-            })
+            .get_expansion(pb::GetExpansionRequest { name: e.to_owned() })
             .await
             .unwrap()
             .into_inner();
         let r = am
-            .get_referral(pb::GetReferralRequest {
-                name: r.name.clone(),
-            })
+            .get_referral(pb::GetReferralRequest { name: r.to_owned() })
             .await
             .unwrap()
             .into_inner();
         if e.status == pb::OpportunityRequestStatus::Opened as i32
             && r.status == pb::OpportunityRequestStatus::Opened as i32
         {
-            assert_eq!(
-                e.create_opportunity_call.as_ref().unwrap().state,
-                common::OwedCallState::Delivered as i32
-            );
-            opened = Some((e, r));
-            break;
+            for call in [&e.create_opportunity_call, &r.create_opportunity_call] {
+                assert_eq!(
+                    call.as_ref().unwrap().state,
+                    common::OwedCallState::Delivered as i32
+                );
+            }
+            // Each says which opportunity it opened, and when.
+            assert!(e.open_time.is_some() && r.open_time.is_some());
+            return (e, r);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (e, r) = opened.expect("the calls were not delivered");
-    // Each says which opportunity it opened, and when.
-    assert!(e.open_time.is_some() && r.open_time.is_some());
+    panic!("the CreateOpportunity calls were not delivered");
+}
 
-    let mut client =
-        OpportunityServiceClient::new(opportunities.caller("max", &[Role::SalesManager]));
-    let expansions = client
+/// The opportunities of customer `account` in the opportunities service.
+async fn opportunities_of(opportunities: &TestService, account: &str) -> Vec<opp::Opportunity> {
+    OpportunityServiceClient::new(opportunities.caller("max", &[Role::SalesManager]))
         .list_opportunities(opp::ListOpportunitiesRequest {
-            account_id: "acme".into(),
+            account_id: account.into(),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner()
-        .opportunities;
+        .opportunities
+}
+
+/// The opportunities service holds exactly one opportunity for the expansion's customer and one
+/// for the referred company, and they are the ones the expansion and the referral name.
+async fn assert_one_opportunity_each(
+    opportunities: &TestService,
+    e: &pb::Expansion,
+    r: &pb::Referral,
+) {
+    let expansions = opportunities_of(opportunities, "acme").await;
     assert_eq!(expansions.len(), 1);
     let o = &expansions[0];
     assert_eq!(e.opportunity, o.name);
@@ -349,15 +355,7 @@ async fn the_opportunities_are_created() {
     assert_eq!(o.owner, REP);
     assert_eq!(o.kind, opp::OpportunityKind::Expansion as i32);
     assert_eq!(o.source, opp::OpportunitySource::AccountExpansion as i32);
-    let referred = client
-        .list_opportunities(opp::ListOpportunitiesRequest {
-            account_id: "globex".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .opportunities;
+    let referred = opportunities_of(opportunities, "globex").await;
     assert_eq!(referred.len(), 1);
     let o = &referred[0];
     assert_eq!(r.opportunity, o.name);
@@ -368,4 +366,83 @@ async fn the_opportunities_are_created() {
         o.stakeholders[0].contact.as_ref().unwrap().email,
         "gina@globex.example"
     );
+}
+
+#[tokio::test]
+async fn the_opportunities_are_created() {
+    let opportunities = TestService::spawn(&closeloop_opportunities::SERVICE).await;
+    let endpoint = format!("http://{}", opportunities.addr);
+    let app = TestApp(
+        TestService::spawn_with(&SERVICE, move |s| s.set_peer("opportunities", endpoint)).await,
+    );
+    let a = app.open("acme", "h1").await;
+    let (e, r) = expand_and_refer(&app, &a).await;
+
+    // Delivered by the relay: both become OPENED.
+    let (e, r) = opened(&app, &e.name, &r.name).await;
+    assert_one_opportunity_each(&opportunities, &e, &r).await;
+}
+
+#[tokio::test]
+async fn opportunities_down_at_the_time_gets_each_opportunity_once_it_is_back() {
+    let opportunities = TestService::spawn(&closeloop_opportunities::SERVICE).await;
+    let address = opportunities.addr;
+    let app = TestApp(
+        TestService::spawn_with(&SERVICE, move |s| {
+            s.set_peer("opportunities", format!("http://{address}"));
+            // Retries close together, so that the relay finds opportunities back within the
+            // test's wait rather than after the default backoff of up to five minutes.
+            s.common.outbox.initial_backoff_ms = 50;
+            s.common.outbox.max_backoff_ms = 200;
+        })
+        .await,
+    );
+    let a = app.open("acme", "h1").await;
+    let stopped = opportunities.stop_for_now().await;
+
+    let (e, r) = expand_and_refer(&app, &a).await;
+    let commands = [
+        e.create_opportunity_call.clone().unwrap().command_id,
+        r.create_opportunity_call.clone().unwrap().command_id,
+    ];
+    // The relay tries while opportunities is down, and keeps both calls for later.
+    let mut tried = false;
+    for _ in 0..100 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM outbox WHERE id IN ($1, $2) AND attempts >= 2 \
+             AND deliver_time IS NULL AND park_time IS NULL",
+        )
+        .bind(commands[0].clone())
+        .bind(commands[1].clone())
+        .fetch_one(app.db.reads())
+        .await
+        .unwrap();
+        if n == 2 {
+            tried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(tried, "the relay did not retry both calls");
+    let mut am = app.am();
+    let waiting = am
+        .get_expansion(pb::GetExpansionRequest {
+            name: e.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waiting.status, pb::OpportunityRequestStatus::Pending as i32);
+    assert_eq!(
+        waiting.create_opportunity_call.unwrap().state,
+        common::OwedCallState::Pending as i32
+    );
+    assert!(waiting.opportunity.is_empty());
+
+    // Opportunities comes back where account-management looks for it, with what it had.
+    let opportunities = stopped
+        .start_again(|s| s.common.server.listen = address.to_string())
+        .await;
+    let (e, r) = opened(&app, &e.name, &r.name).await;
+    assert_one_opportunity_each(&opportunities, &e, &r).await;
 }

@@ -13,7 +13,7 @@ pub mod otlp;
 mod service;
 pub mod toy;
 
-pub use service::{Bearer, TestService, assert_gate, assert_invalid, assert_not_found};
+pub use service::{Bearer, Stopped, TestService, assert_gate, assert_invalid, assert_not_found};
 
 use std::time::Duration;
 

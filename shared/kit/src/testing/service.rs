@@ -137,14 +137,24 @@ impl TestService {
     ///
     /// # Panics
     /// When the service does not stop cleanly or does not start again.
-    pub async fn restart(mut self, adjust: impl FnOnce(&mut Settings)) -> TestService {
+    pub async fn restart(self, adjust: impl FnOnce(&mut Settings)) -> TestService {
+        self.stop_for_now().await.start_again(adjust).await
+    }
+
+    /// Stops the service and keeps its database and clock for [`Stopped::start_again`]: a
+    /// peer that is down for a while (its callers' relays retry meanwhile) and comes back with
+    /// what it had.
+    ///
+    /// # Panics
+    /// When the service does not stop cleanly.
+    pub async fn stop_for_now(mut self) -> Stopped {
         self.halt().await;
-        let mut settings = self.settings.clone();
-        settings.common.server.listen = "127.0.0.1:0".into();
-        adjust(&mut settings);
-        let clock = self.clock.clone();
-        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
-        Self::spawn_on(self.def, settings, database, Some(clock)).await
+        Stopped {
+            def: self.def,
+            settings: self.settings.clone(),
+            clock: self.clock.clone(),
+            database: std::mem::replace(&mut self.database, TestDatabase::placeholder()),
+        }
     }
 
     /// The channel, sending a token for `subject` with `roles`: wrap it in a generated client,
@@ -181,6 +191,29 @@ impl TestService {
                 .expect("the service stops cleanly");
         }
         self.db.close().await;
+    }
+}
+
+/// A service stopped by [`TestService::stop_for_now`], its database kept.
+pub struct Stopped {
+    def: &'static ServiceDef,
+    settings: Settings,
+    clock: Clock,
+    database: TestDatabase,
+}
+
+impl Stopped {
+    /// Starts the service again on its database and clock, with its settings changed by
+    /// `adjust`. It listens on a new port unless `adjust` sets `server.listen` (e.g. to the old
+    /// address, where its callers still look for it).
+    ///
+    /// # Panics
+    /// When the service does not start.
+    pub async fn start_again(self, adjust: impl FnOnce(&mut Settings)) -> TestService {
+        let mut settings = self.settings;
+        settings.common.server.listen = "127.0.0.1:0".into();
+        adjust(&mut settings);
+        TestService::spawn_on(self.def, settings, self.database, Some(self.clock)).await
     }
 }
 
