@@ -1,11 +1,9 @@
 //! The `closeloop` binary as people run it: `closeloop up` on a scratch data folder, a token from
 //! `closeloop token`, calls over gRPC, and a graceful stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use closeloop_kit::testing::otlp::Collector;
 use closeloop_proto::common::v1 as common;
 use closeloop_proto::opportunities::v1 as pb;
 use closeloop_proto::opportunities::v1::opportunity_service_client::OpportunityServiceClient;
@@ -15,66 +13,14 @@ use tonic_health::pb::health_client::HealthClient;
 
 mod support;
 
-use support::{BIN, Running, drain, free_port, token};
-
-/// Starts `closeloop up` on free ports with its data in `data` and the environment `env`: the
-/// base port, the running process and the banner it printed.
-async fn start_up(data: &std::path::Path, env: &[(&str, &str)]) -> (u16, Running, String) {
-    // Ports found free can be taken by another process before `up` binds them (tests run in
-    // parallel): a start that fails on its ports is tried again on others, three times at most.
-    let mut started = None;
-    for _ in 0..3 {
-        let port = free_port();
-        let mut child = Command::new(BIN)
-            .args(["up", "--base-port", &port.to_string(), "--data-dir"])
-            .arg(data)
-            .env_remove("CLOSELOOP_CONFIG")
-            .env("CLOSELOOP_TELEMETRY__LOG_FILTER", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Drained all along, so that logs never fill the pipe and stall the suite.
-        let stderr = child.stderr.take().unwrap();
-        let errors = drain(stderr);
-        let running = Running(child);
-
-        // The banner says where the services listen.
-        let banner = tokio::task::spawn_blocking(move || {
-            let mut text = String::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                text.push_str(&line);
-                text.push('\n');
-                if line.starts_with("Ctrl-C") {
-                    break;
-                }
-            }
-            text
-        })
-        .await
-        .unwrap();
-        if banner.contains("closeloop is up") {
-            started = Some((port, running, banner));
-            break;
-        }
-        drop(running);
-        let errors = errors.join().unwrap_or_default();
-        assert!(
-            errors.contains("ddress") && errors.contains("in use"),
-            "closeloop up did not start: {errors}"
-        );
-    }
-    started.expect("closeloop up starts on free ports")
-}
+use support::{BIN, Running, demo, free_port, start_up, token};
 
 #[tokio::test]
 async fn up_serves_the_suite_and_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (port, running, banner) = start_up(&data, &[]).await;
+    let up = start_up(&data, &[]).await;
+    let (port, banner) = (up.port, up.banner.clone());
     let addr = format!("127.0.0.1:{port}");
     let listed = |name: &str, addr: &str| {
         banner
@@ -228,27 +174,8 @@ async fn up_serves_the_suite_and_stops_gracefully() {
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 
     // SIGTERM drains and exits cleanly.
-    let pid = running.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut running = running;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "closeloop up did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status:?}");
+    let (status, logged) = up.stop().await;
+    assert!(status.success(), "{status:?}: {logged}");
 }
 
 #[test]
@@ -421,52 +348,22 @@ const DEMO_STEPS: [&str; 24] = [
     "the rep finds the new opportunity",
 ];
 
-/// Runs `closeloop demo` with `args`; its exit status, stdout and stderr.
-async fn demo(args: Vec<String>) -> (std::process::ExitStatus, String, String) {
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("demo")
-            .args(args)
-            .env_remove("CLOSELOOP_CONFIG")
-            .env_remove("CLOSELOOP_AUTH__HS256_SECRET")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The demo the banner of `closeloop up` tells to run drives one whole loop, printing every step
-/// and the trace id it sent; pointed at a service that does not run, it fails naming the step
-/// whose result never arrives.
+/// and how long each hop took; pointed at a service that does not run, it fails naming the step
+/// whose result never arrives. (That its calls and the commands they cause are one trace is
+/// tests/telemetry.rs's.)
 #[tokio::test]
 async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    // The suite exports its spans to a real OTLP receiver: the demo's trace must reach it.
-    let mut collector = Collector::start().await;
-    // Spans pass the log filter too: `info` keeps the server spans.
-    let telemetry = [
-        ("CLOSELOOP_TELEMETRY__OTLP_ENDPOINT", collector.endpoint()),
-        ("CLOSELOOP_TELEMETRY__LOG_FILTER", "info"),
-    ];
-    let (port, _running, banner) = start_up(&data, &telemetry).await;
-    let Some(command) = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("closeloop demo"))
-    else {
-        panic!("the banner says how to run the demo: {banner}");
-    };
-    let args: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    let up = start_up(&data, &[]).await;
+    let port = up.port;
+    let args = up.demo_args();
     assert_eq!(
         args[..2],
         ["--target".to_owned(), format!("127.0.0.1:{port}")],
-        "{banner}"
+        "{}",
+        up.banner
     );
 
     let (status, stdout, stderr) = demo(args.clone()).await;
@@ -489,45 +386,6 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
             stdout.lines().any(|l| l.trim_start().starts_with(hop)),
             "the summary times {hop:?}:\n{stdout}"
         );
-    }
-    let ids: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("trace id "))
-        .collect();
-    assert_eq!(ids.len(), 2, "printed first and last:\n{stdout}");
-    assert_eq!(ids[0], ids[1]);
-    let trace_id = ids[0];
-    assert!(
-        trace_id.len() == 32
-            && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
-            && trace_id.bytes().any(|b| b != b'0'),
-        "{trace_id}"
-    );
-    // Every service continued it: their server spans of the demo's calls are in that trace, the
-    // deal's close among them.
-    let wanted = [
-        "closeloop.opportunities.v1.OpportunityService/CloseOpportunity",
-        "closeloop.contracts.v1.ContractService/PlaceOrder",
-        "closeloop.contracts.v1.PaymentService/RecordPaymentAttempt",
-        "closeloop.handoff.v1.HandoffService/AcceptHandoff",
-        "closeloop.accounts.v1.AccountService/IdentifyExpansion",
-    ];
-    let traced = |spans: &[closeloop_kit::testing::otlp::ExportedSpan]| {
-        spans
-            .iter()
-            .filter(|s| s.trace_id == trace_id)
-            .map(|s| s.name.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    let spans = collector
-        .spans_until(Duration::from_secs(20), |spans| {
-            let traced = traced(spans);
-            wanted.iter().all(|w| traced.contains(*w))
-        })
-        .await;
-    let traced = traced(&spans);
-    for w in wanted {
-        assert!(traced.contains(w), "{w} in trace {trace_id}: {traced:?}");
     }
 
     // The handoff service is not where the demo looks: the order's handoff never arrives.

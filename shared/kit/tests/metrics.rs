@@ -2,7 +2,7 @@
 //! each call a service answers (`rpc.server.duration`), and its relay's deliveries, retries,
 //! backlog and parked commands per topic. One test per binary: telemetry is process-wide.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,101 +11,18 @@ use closeloop_kit::db::{Db, Migrations};
 use closeloop_kit::outbox::{Command, Deliver, DeliveryError, Outbox, Owed, Peer, Relay};
 use closeloop_kit::settings::{LogFormat, OutboxSettings, TelemetrySettings};
 use closeloop_kit::telemetry::ServiceTelemetry;
+use closeloop_kit::testing::otlp::Collector;
 use closeloop_kit::testing::toy::{self, TOY, text};
 use closeloop_kit::testing::{TestDatabase, TestService, token};
 use closeloop_proto::codec::ApiCodec;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 
-/// A real OTLP metrics receiver that keeps every export.
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<ExportMetricsServiceRequest>>>);
-
-#[tonic::async_trait]
-impl MetricsService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.0.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
-    }
-}
-
-type Point = (HashMap<String, String>, f64);
-
-fn attributes(kv: &[KeyValue]) -> HashMap<String, String> {
-    kv.iter()
-        .filter_map(|a| {
-            let value = match a.value.as_ref()?.value.as_ref()? {
-                Value::StringValue(s) => s.clone(),
-                Value::IntValue(i) => i.to_string(),
-                _ => return None,
-            };
-            Some((a.key.clone(), value))
-        })
-        .collect()
-}
-
-impl Receiver {
-    /// The points of `name` exported under `service.name` = `service`, in export order: a
-    /// histogram's count, a sum's or a gauge's value, with the metric's unit.
-    fn points(&self, service: &str, name: &str) -> Vec<(String, Point)> {
-        let mut found = Vec::new();
-        for export in self.0.lock().unwrap().iter() {
-            for rm in &export.resource_metrics {
-                let resource = rm
-                    .resource
-                    .as_ref()
-                    .map(|r| attributes(&r.attributes))
-                    .unwrap_or_default();
-                if resource.get("service.name").map(String::as_str) != Some(service) {
-                    continue;
-                }
-                for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-                    if m.name != name {
-                        continue;
-                    }
-                    let number = |v: &Option<number_data_point::Value>| match v {
-                        Some(number_data_point::Value::AsDouble(d)) => *d,
-                        Some(number_data_point::Value::AsInt(i)) => *i as f64,
-                        None => f64::NAN,
-                    };
-                    let unit = m.unit.clone();
-                    match &m.data {
-                        Some(Data::Histogram(h)) => {
-                            found.extend(h.data_points.iter().map(|p| {
-                                (unit.clone(), (attributes(&p.attributes), p.count as f64))
-                            }))
-                        }
-                        Some(Data::Sum(s)) => found.extend(s.data_points.iter().map(|p| {
-                            (unit.clone(), (attributes(&p.attributes), number(&p.value)))
-                        })),
-                        Some(Data::Gauge(g)) => found.extend(g.data_points.iter().map(|p| {
-                            (unit.clone(), (attributes(&p.attributes), number(&p.value)))
-                        })),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        found
-    }
-
-    /// The last value of `name` for `topic`.
-    fn last(&self, name: &str, topic: &str) -> Option<f64> {
-        self.points("closeloop-toy", name)
-            .into_iter()
-            .rfind(|(_, (a, _))| a.get("topic").map(String::as_str) == Some(topic))
-            .map(|(_, (_, v))| v)
-    }
+/// The last value of the toy's `name` for `topic`.
+fn last(collector: &Collector, name: &str, topic: &str) -> Option<f64> {
+    collector
+        .points("closeloop-toy", name)
+        .into_iter()
+        .rfind(|p| p.attribute("topic") == Some(topic))
+        .map(|p| p.value)
 }
 
 const PEER: Peer = Peer {
@@ -127,18 +44,11 @@ impl Deliver for Scripted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_and_outbox_deliveries_are_measured_under_the_services_name() {
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver_addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(MetricsServiceServer::new(receiver.clone()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    let collector = Collector::start().await;
     let telemetry = closeloop_kit::telemetry::init(
         "closeloop-test",
         &TelemetrySettings {
-            otlp_endpoint: format!("http://{receiver_addr}"),
+            otlp_endpoint: collector.endpoint().to_owned(),
             log_format: LogFormat::Json,
             log_filter: "warn".into(),
             metrics_interval_ms: 100,
@@ -211,17 +121,13 @@ async fn calls_and_outbox_deliveries_are_measured_under_the_services_name() {
     let relay = tokio::spawn(relay.run(stop));
 
     // The gauges settle: nothing pending, one parked.
-    let mut settled = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if receiver.last("closeloop.outbox.parked", CREATE) == Some(1.0)
-            && receiver.last("closeloop.outbox.pending", CREATE) == Some(0.0)
-            && receiver.last("closeloop.outbox.deliveries", CREATE) == Some(1.0)
-        {
-            settled = true;
-            break;
-        }
-    }
+    let settled = collector
+        .until(Duration::from_secs(10), |c| {
+            last(c, "closeloop.outbox.parked", CREATE) == Some(1.0)
+                && last(c, "closeloop.outbox.pending", CREATE) == Some(0.0)
+                && last(c, "closeloop.outbox.deliveries", CREATE) == Some(1.0)
+        })
+        .await;
     let _ = stop_tx.send(true);
     relay.await.unwrap();
     db.close().await;
@@ -229,37 +135,40 @@ async fn calls_and_outbox_deliveries_are_measured_under_the_services_name() {
     assert!(
         settled,
         "parked {:?}, pending {:?}, delivered {:?}",
-        receiver.last("closeloop.outbox.parked", CREATE),
-        receiver.last("closeloop.outbox.pending", CREATE),
-        receiver.last("closeloop.outbox.deliveries", CREATE),
+        last(&collector, "closeloop.outbox.parked", CREATE),
+        last(&collector, "closeloop.outbox.pending", CREATE),
+        last(&collector, "closeloop.outbox.deliveries", CREATE),
     );
-    assert_eq!(receiver.last("closeloop.outbox.retries", CREATE), Some(1.0));
     assert_eq!(
-        receiver.last("closeloop.outbox.oldest_pending_age", CREATE),
+        last(&collector, "closeloop.outbox.retries", CREATE),
+        Some(1.0)
+    );
+    assert_eq!(
+        last(&collector, "closeloop.outbox.oldest_pending_age", CREATE),
         Some(0.0)
     );
-    let lag = receiver.points("closeloop-toy", "closeloop.outbox.oldest_pending_age");
-    assert!(lag.iter().all(|(unit, _)| unit == "s"), "{lag:?}");
+    let lag = collector.points("closeloop-toy", "closeloop.outbox.oldest_pending_age");
+    assert!(lag.iter().all(|p| p.unit == "s"), "{lag:?}");
     assert!(
         lag.iter()
-            .all(|(_, (a, _))| a.get("destination").map(String::as_str) == Some("contracts"))
+            .all(|p| p.attribute("destination") == Some("contracts"))
     );
 
-    let calls = receiver.points("closeloop-toy", "rpc.server.duration");
+    let calls = collector.points("closeloop-toy", "rpc.server.duration");
     let echo = |code: &str| {
-        calls.iter().any(|(unit, (a, count))| {
-            unit == "ms"
-                && a.get("rpc.system").map(String::as_str) == Some("grpc")
-                && a.get("rpc.service").map(String::as_str) == Some(toy::TOY_SERVICE)
-                && a.get("rpc.method").map(String::as_str) == Some("Echo")
-                && a.get("rpc.grpc.status_code").map(String::as_str) == Some(code)
-                && *count == 1.0
+        calls.iter().any(|p| {
+            p.unit == "ms"
+                && p.attribute("rpc.system") == Some("grpc")
+                && p.attribute("rpc.service") == Some(toy::TOY_SERVICE)
+                && p.attribute("rpc.method") == Some("Echo")
+                && p.attribute("rpc.grpc.status_code") == Some(code)
+                && p.value == 1.0
         })
     };
     assert!(echo("0"), "the answered call: {calls:?}");
     assert!(echo("16"), "the call refused as UNAUTHENTICATED: {calls:?}");
     assert!(
-        receiver
+        collector
             .points("closeloop-test", "rpc.server.duration")
             .is_empty(),
         "the calls are the service's, not the process's"

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use closeloop_kit::Role;
 use closeloop_kit::settings::{LogFormat, TelemetrySettings};
-use closeloop_kit::testing::otlp::Collector;
+use closeloop_kit::testing::otlp::{Collector, SpanKind};
 use closeloop_kit::testing::toy::{self, TOY, text};
 use closeloop_kit::testing::{TestService, token};
 use closeloop_proto::codec::ApiCodec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_trace_continues_into_exported_server_spans() {
-    let mut collector = Collector::start().await;
+    let collector = Collector::start().await;
 
     let telemetry = closeloop_kit::telemetry::init(
         &TOY.service_name(),
@@ -57,17 +57,20 @@ async fn a_callers_trace_continues_into_exported_server_spans() {
     service.stop().await;
     telemetry.shutdown().await;
 
-    let echo =
-        |s: &closeloop_kit::testing::otlp::ExportedSpan| s.name == "closeloop.toy.v1.Toy/Echo";
-    let spans = collector
-        .spans_until(Duration::from_secs(10), |spans| spans.iter().any(echo))
+    let echo = |c: &Collector| {
+        c.spans()
+            .into_iter()
+            .find(|s| s.name == "closeloop.toy.v1.Toy/Echo")
+    };
+    collector
+        .until(Duration::from_secs(10), |c| echo(c).is_some())
         .await;
-    let found = spans
-        .into_iter()
-        .find(echo)
-        .map(|s| (s.service_name, s.trace_id, s.kind));
-    let (service_name, exported_trace, kind) = found.expect("the server span was exported");
-    assert_eq!(service_name.as_deref(), Some("closeloop-toy"));
-    assert_eq!(exported_trace, trace_id, "the caller's trace continues");
-    assert_eq!(kind, 2, "a SERVER span");
+    let span = echo(&collector).expect("the server span was exported");
+    assert_eq!(span.service_name.as_deref(), Some("closeloop-toy"));
+    assert_eq!(span.trace_id, trace_id, "the caller's trace continues");
+    assert_eq!(
+        span.parent_span_id, "00f067aa0ba902b7",
+        "the caller's span is its parent"
+    );
+    assert_eq!(span.kind, SpanKind::Server);
 }

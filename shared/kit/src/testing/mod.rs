@@ -2,7 +2,7 @@
 //! ([`TestDatabase`]), the service itself spawned through the host on port 0 against it
 //! ([`TestService`]), clients that send a bearer token ([`Bearer`]), and assertions on the rich
 //! error details ([`assert_invalid`], [`assert_gate`], [`assert_not_found`]), and a real OTLP
-//! trace receiver ([`otlp::Collector`]).
+//! receiver of traces and metrics ([`otlp::Collector`]).
 //!
 //! The suite runs on SQLite by default. With `CLOSELOOP_TEST_DATABASE_URL=postgres://…` (a
 //! server the tests may create databases on), every test gets its own PostgreSQL database
