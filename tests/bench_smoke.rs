@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// In the order they run: creates last, so the reads see exactly the preloaded data; then the
 /// contracts-payments service, balances before payments; then the handoff service.
-const WORKLOADS: [&str; 10] = [
+const WORKLOADS: [&str; 12] = [
     "echo",
     "get",
     "list-first",
@@ -18,6 +18,8 @@ const WORKLOADS: [&str; 10] = [
     "record-payment",
     "get-handoff",
     "update-handoff",
+    "get-account-health",
+    "list-salesperson-feed",
 ];
 
 fn bench(extra: &[&str]) -> String {
@@ -68,6 +70,8 @@ fn the_table_names_every_workload_and_target() {
         "RecordPaymentAttempt",
         "GetHandoff",
         "UpdateHandoff",
+        "GetAccountHealth",
+        "ListSalespersonFeed p. 1",
         "40 accounts",
         "30 DRAFT handoffs",
         "480 invoices",
@@ -76,6 +80,7 @@ fn the_table_names_every_workload_and_target() {
         "peak RSS of the opportunities service",
         "peak RSS of the contracts-payments service",
         "peak RSS of the handoff service",
+        "peak RSS of the account-management service",
     ] {
         assert!(
             table.contains(expected),
@@ -111,6 +116,6 @@ fn json_reports_every_workload_with_figures() {
     assert_eq!(report["run"]["deep_pages"], 5);
     assert_eq!(report["run"]["payments"]["invoices"], 480);
     assert_eq!(report["run"]["handoff"]["handoffs"], 30);
-    assert_eq!(report["targets"].as_array().unwrap().len(), 12);
+    assert_eq!(report["targets"].as_array().unwrap().len(), 15);
     assert_eq!(report["pgbench"]["status"], "not_applicable");
 }
