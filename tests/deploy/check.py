@@ -141,6 +141,8 @@ def promises(overlay, resources, compose_graph):
                 fail(f"{overlay}: {name} has no native gRPC {probe} on port {port}")
             elif probe == "readinessProbe":
                 grpc_service = p.get("service")
+            elif probe == "livenessProbe" and p.get("service") != "liveness":
+                fail(f"{overlay}: {name}'s liveness does not ask the `liveness` entry, which does not follow the database")
         if not grpc_service:
             fail(f"{overlay}: {name}'s readiness does not ask about its gRPC service")
         if not (pod.get("securityContext", {}).get("runAsNonRoot") and c.get("securityContext", {}).get("readOnlyRootFilesystem")):

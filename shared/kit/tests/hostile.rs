@@ -551,6 +551,16 @@ async fn health_turns_not_serving_within_seconds_when_the_database_stops_answeri
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The process itself is fine: its liveness entry says so, so no probe restarts it.
+    let liveness = health
+        .check(HealthCheckRequest {
+            service: closeloop_kit::server::LIVENESS.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(liveness, ServingStatus::Serving as i32);
     proxy.freeze(false);
     let thawed_at = Instant::now();
     while status(&mut health).await != ServingStatus::Serving as i32 {

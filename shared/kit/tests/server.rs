@@ -71,7 +71,7 @@ fn unix_now() -> u64 {
 async fn health_and_both_reflection_protocols_answer_without_a_token() {
     let app = TestService::spawn(&TOY).await;
     let mut health = HealthClient::new(app.channel.clone());
-    for service in ["", TOY_SERVICE] {
+    for service in ["", TOY_SERVICE, closeloop_kit::server::LIVENESS] {
         let status = health
             .check(HealthCheckRequest {
                 service: service.into(),

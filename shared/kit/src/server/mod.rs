@@ -6,6 +6,12 @@
 mod incoming;
 
 pub use incoming::ConnInfo;
+
+/// The health entry for liveness probes: SERVING from the first call the server takes until it
+/// stops, whatever the database does. The overall entry (`""`) and each gRPC service's follow
+/// the database and the drain, for readiness; a liveness probe on those would restart a
+/// healthy process every time its database is unreachable for a while.
+pub const LIVENESS: &str = "liveness";
 pub(crate) use incoming::Counter;
 
 use std::future::Future;
@@ -126,6 +132,9 @@ pub async fn serve(
     // Known before the first call is accepted, so a probe never sees an unknown service.
     let initial = db_status(&service.db).await;
     set_all(&reporter, &service.names, initial).await;
+    reporter
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
     let (draining_tx, draining_rx) = watch::channel(false);
     let probe = tokio::spawn(probe_health(
         initial,
