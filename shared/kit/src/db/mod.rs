@@ -21,6 +21,7 @@
 //! which both backends accept.
 
 mod errors;
+mod filter;
 pub mod group;
 pub mod keyed;
 mod migrate;
@@ -36,6 +37,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 pub use errors::{is_transient, is_unique_violation};
+pub use filter::{Filter, Value};
 pub use migrate::{EmbeddedMigration, Migrations};
 
 use crate::error::Problem;
