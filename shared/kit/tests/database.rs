@@ -2,7 +2,8 @@
 //! `CLOSELOOP_TEST_DATABASE_URL` names a server.
 
 use closeloop_kit::db::keyed::{KeyedLists, KeyedReads, List};
-use closeloop_kit::db::{Db, Migrations};
+use closeloop_kit::db::optimistic::{self, Table, Try, Writes};
+use closeloop_kit::db::{Db, Migrations, Value};
 use closeloop_kit::idempotency::{self, Begun, RequestKey};
 use closeloop_kit::testing::TestDatabase;
 use closeloop_kit::{Principal, Problem, Role};
@@ -14,7 +15,9 @@ const NO_MIGRATIONS: Migrations = Migrations {
         "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
          CREATE TABLE docs (id TEXT PRIMARY KEY, body BLOB NOT NULL); \
          CREATE TABLE items (owner TEXT NOT NULL, id TEXT NOT NULL, open BIGINT NOT NULL, \
-         body BLOB NOT NULL, PRIMARY KEY (owner, id));",
+         body BLOB NOT NULL, PRIMARY KEY (owner, id)); \
+         CREATE TABLE versioned (id TEXT PRIMARY KEY, holder TEXT, version BIGINT NOT NULL, \
+         body BLOB NOT NULL);",
     )],
     postgres: &[(
         100,
@@ -22,7 +25,9 @@ const NO_MIGRATIONS: Migrations = Migrations {
         "CREATE TABLE demo (id TEXT PRIMARY KEY, n BIGINT NOT NULL); \
          CREATE TABLE docs (id TEXT PRIMARY KEY, body BYTEA NOT NULL); \
          CREATE TABLE items (owner TEXT NOT NULL, id TEXT NOT NULL, open BIGINT NOT NULL, \
-         body BYTEA NOT NULL, PRIMARY KEY (owner, id));",
+         body BYTEA NOT NULL, PRIMARY KEY (owner, id)); \
+         CREATE TABLE versioned (id TEXT PRIMARY KEY, holder TEXT, version BIGINT NOT NULL, \
+         body BYTEA NOT NULL);",
     )],
 };
 
@@ -319,4 +324,93 @@ async fn writes_through_the_read_pool_fail_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+}
+
+const VERSIONED: Table = Table {
+    name: "versioned",
+    key: "id",
+    version: "version",
+    columns: &["holder", "version", "body"],
+};
+
+/// Row `id` as stored: holder, version, body.
+async fn versioned(db: &Db, id: &str) -> (Option<String>, i64, Vec<u8>) {
+    sqlx::query_as("SELECT holder, version, body FROM versioned WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.reads())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn grouped_optimistic_writes_lose_no_change_and_refuse_stale_ones() {
+    let (_t, db) = db().await;
+    for id in ["a", "b", "c"] {
+        sqlx::query("INSERT INTO versioned (id, holder, version, body) VALUES ($1, 'x', 1, $2)")
+            .bind(id)
+            .bind(0_u64.to_be_bytes().to_vec())
+            .execute(db.writes())
+            .await
+            .unwrap();
+    }
+    let writes = Writes::new(&db, VERSIONED, 16);
+
+    // 48 callers add 1 to one of three counters, 5 times each, all at once: many writes of one
+    // row meet in one statement, and those that lose read again.
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..48_usize {
+        let (db, writes) = (db.clone(), writes.clone());
+        callers.spawn(async move {
+            let id = ["a", "b", "c"][caller % 3];
+            for _ in 0..5 {
+                let done = optimistic::change(1000, || async {
+                    let (_, version, body) = versioned(&db, id).await;
+                    let n = u64::from_be_bytes(body.try_into().unwrap()) + 1;
+                    let values = vec![
+                        Value::OptionalText(None),
+                        Value::Int(version + 1),
+                        Value::Bytes(n.to_be_bytes().to_vec()),
+                    ];
+                    Ok(if writes.write(id.into(), version, values).await? {
+                        Try::Done(())
+                    } else {
+                        Try::Moved
+                    })
+                })
+                .await
+                .unwrap();
+                assert!(done.is_some(), "a change lost the race 1000 times");
+            }
+        });
+    }
+    while let Some(joined) = callers.join_next().await {
+        joined.unwrap();
+    }
+    for id in ["a", "b", "c"] {
+        let (holder, version, body) = versioned(&db, id).await;
+        assert_eq!(holder, None, "{id}: NULL is written as NULL");
+        assert_eq!(u64::from_be_bytes(body.try_into().unwrap()), 80, "{id}");
+        assert_eq!(version, 81, "{id}: one version per change");
+    }
+
+    // A write over a version that moved on lands nowhere.
+    let stale = vec![
+        Value::OptionalText(Some("late".into())),
+        Value::Int(2),
+        Value::Bytes(vec![1]),
+    ];
+    assert!(!writes.write("a".into(), 1, stale).await.unwrap());
+    let (holder, version, _) = versioned(&db, "a").await;
+    assert_eq!((holder, version), (None, 81));
+    // So does a write of a row that does not exist.
+    let missing = vec![
+        Value::OptionalText(None),
+        Value::Int(2),
+        Value::Bytes(vec![]),
+    ];
+    assert!(!writes.write("z".into(), 1, missing).await.unwrap());
+    // Values that do not match the columns are refused, and change nothing.
+    let short = writes.write("a".into(), 81, vec![Value::Int(82)]).await;
+    assert!(matches!(short, Err(Problem::Internal(_))), "{short:?}");
+    assert_eq!(versioned(&db, "a").await.1, 81);
 }

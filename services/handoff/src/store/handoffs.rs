@@ -2,6 +2,7 @@
 //! whose prefill is still PENDING.
 
 use closeloop_kit::Problem;
+use closeloop_kit::db::Value;
 use sqlx::{AnyConnection, Row};
 
 use super::{Filter, Store, document};
@@ -189,13 +190,25 @@ impl Store {
         }
     }
 
-    /// Writes a changed handoff, in a statement of its own, if its stored version is still
-    /// `h.version - 1`; false when it moved on.
+    /// Writes a changed handoff if its stored version is still `h.version - 1`, together with
+    /// the other writes that arrive meanwhile (the kit's grouped optimistic writes); false when
+    /// it moved on.
     ///
     /// # Errors
     /// Database errors.
     pub async fn save_handoff_if_unchanged(&self, h: &Handoff) -> Result<bool, Problem> {
-        write_if_unchanged(self.db().writes(), h).await
+        let values = vec![
+            Value::Text(h.salesperson.clone()),
+            Value::OptionalText(h.account_manager.clone()),
+            Value::Text(h.status.code().to_owned()),
+            Value::Text(h.prefill.code().to_owned()),
+            Value::Int(awaiting_account(h)),
+            Value::Int(h.version),
+            Value::Bytes(document::encode_handoff(h)?),
+        ];
+        self.writes
+            .write(h.id.as_str().to_owned(), h.version - 1, values)
+            .await
     }
 
     /// Handoffs after `after` (an id), oldest first, at most `limit`.

@@ -7,6 +7,7 @@ pub mod document;
 pub mod handoffs;
 
 use closeloop_kit::db::keyed::KeyedReads;
+use closeloop_kit::db::optimistic::{Table, Writes};
 use closeloop_kit::db::{Db, Migrations};
 pub use closeloop_kit::db::{Filter, Value};
 
@@ -29,9 +30,26 @@ pub const MIGRATIONS: Migrations = Migrations {
 pub struct Store {
     db: Db,
     handoffs: KeyedReads,
+    writes: Writes,
 }
 
-/// Handoffs read by one query at most.
+/// What an optimistic change of a handoff writes (the columns `handoffs::save_handoff` writes).
+const HANDOFF_WRITES: Table = Table {
+    name: "handoffs",
+    key: "id",
+    version: "version",
+    columns: &[
+        "salesperson",
+        "account_manager",
+        "status",
+        "prefill",
+        "awaiting_account",
+        "version",
+        "body",
+    ],
+};
+
+/// Handoffs read (or written) by one statement at most.
 const READ_BATCH: usize = 64;
 
 impl Store {
@@ -41,6 +59,9 @@ impl Store {
             // GetHandoff is the hottest read: coalesced, and on SQLite read on the calling
             // thread (see the kit's `KeyedReads` for what that measured; README for GetHandoff).
             handoffs: KeyedReads::new(&db, "handoffs", "id", "body", READ_BATCH),
+            // UpdateHandoff without a request_id is the hottest write: its row writes go
+            // together (the kit's `optimistic::Writes`; README for UpdateHandoff).
+            writes: Writes::new(&db, HANDOFF_WRITES, READ_BATCH),
             db,
         }
     }

@@ -14,6 +14,25 @@ pub enum Value {
     Text(String),
     /// An integer value.
     Int(i64),
+    /// A text value or NULL.
+    OptionalText(Option<String>),
+    /// A byte string.
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// `query` with this value bound as its next parameter.
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        match self {
+            Value::Text(s) => query.bind(s),
+            Value::Int(i) => query.bind(i),
+            Value::OptionalText(s) => query.bind(s),
+            Value::Bytes(b) => query.bind(b),
+        }
+    }
 }
 
 impl Filter {
@@ -59,10 +78,7 @@ impl Filter {
     ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for v in self.values {
-            query = match v {
-                Value::Text(s) => query.bind(s),
-                Value::Int(i) => query.bind(i),
-            };
+            query = v.bind(query);
         }
         query
     }

@@ -12,8 +12,10 @@
 //!
 //! Speed mechanisms a service may opt into, each one call, each justified by a measurement:
 //! [`keyed::KeyedReads`] (coalesced reads by key, on SQLite on the calling thread), its
-//! [`keyed::KeyedLists`] (every row under a key, the same way) and [`group::GroupCommit`]
-//! (creations that arrive together commit together). A new service starts without them.
+//! [`keyed::KeyedLists`] (every row under a key, the same way), [`group::GroupCommit`]
+//! (creations that arrive together commit together) and [`optimistic::Writes`] (changes of
+//! versioned rows that arrive together are written by one statement). A new service starts
+//! without them.
 //!
 //! Portability rules for SQL in closeloop: integers are BIGINT (money in minor units, times in
 //! microseconds since the epoch), text is TEXT, no backend-specific types; `SUM` is cast to BIGINT
