@@ -969,7 +969,6 @@ impl Demo {
                     request_id: self.request_id("fill-contract"),
                     contract: Some(draft),
                     update_mask: mask(&["deliverables", "payment_schedule", "terms", "signers"]),
-                    ..Default::default()
                 };
                 let c = send!(
                     self,
@@ -1253,7 +1252,6 @@ impl Demo {
                         "support_contacts",
                         "onboarding_plan",
                     ]),
-                    ..Default::default()
                 };
                 let h = send!(self, rep, handoffs.update_handoff("UpdateHandoff", request)).await?;
                 let left: Vec<String> = h
@@ -1277,7 +1275,6 @@ impl Demo {
                     name: h.name.clone(),
                     account_manager: am.subject.clone(),
                     etag: h.etag.clone(),
-                    ..Default::default()
                 };
                 let h = send!(
                     self,
@@ -1326,7 +1323,6 @@ impl Demo {
                     request_id: self.request_id("submit"),
                     name: h.name.clone(),
                     etag: h.etag.clone(),
-                    ..Default::default()
                 };
                 let h = send!(self, rep, handoffs.submit_handoff("SubmitHandoff", request)).await?;
                 Ok((h, "joint call scheduled, READY".into()))
@@ -1358,7 +1354,6 @@ impl Demo {
                     request_id: self.request_id("accept"),
                     name: h.name.clone(),
                     etag: h.etag.clone(),
-                    ..Default::default()
                 };
                 let h = send!(self, am, handoffs.accept_handoff("AcceptHandoff", request)).await?;
                 if h.status != hpb::HandoffStatus::Accepted as i32 {
@@ -1457,7 +1452,6 @@ impl Demo {
                         outcome_progress,
                         ..Default::default()
                     }),
-                    ..Default::default()
                 };
                 let check_in =
                     send!(self, am, accounts.record_check_in("RecordCheckIn", request)).await?;
@@ -1478,7 +1472,6 @@ impl Demo {
                         external_ref: "INC-1".into(),
                         ..Default::default()
                     }),
-                    ..Default::default()
                 };
                 let issue = send!(
                     self,
@@ -1525,7 +1518,6 @@ impl Demo {
                         expected_close_date: Some(self.date(60)),
                         ..Default::default()
                     }),
-                    ..Default::default()
                 };
                 let expansion = send!(
                     self,
@@ -1538,50 +1530,36 @@ impl Demo {
             })
             .await?;
         let identified_at = Instant::now();
-        let expansion = &expansion;
-        let title = &expansion.title;
-
-        progress
-            .hop(
+        let listed = pb::ListOpportunitiesRequest {
+            account_id: self.customer.clone(),
+            kind: pb::OpportunityKind::Expansion as i32,
+            ..Default::default()
+        };
+        let owed = || async {
+            let request = apb::GetExpansionRequest {
+                name: expansion.name.clone(),
+            };
+            let expansion = self
+                .clients
+                .accounts
+                .clone()
+                .get_expansion(self.call(rep, request)?)
+                .await
+                .answer("GetExpansion")?;
+            Ok(expansion.create_opportunity_call)
+        };
+        self.opportunity_opened(
+            progress,
+            (
                 "the rep finds the new opportunity",
                 "expansion → opportunity",
-                identified_at,
-                self.hop_deadline,
-                || async move {
-                    let request = pb::ListOpportunitiesRequest {
-                        account_id: self.customer.clone(),
-                        kind: pb::OpportunityKind::Expansion as i32,
-                        ..Default::default()
-                    };
-                    let found = self
-                        .clients
-                        .opportunities
-                        .clone()
-                        .list_opportunities(self.call(rep, request)?)
-                        .await
-                        .answer("ListOpportunities")?;
-                    if let Some(o) = found.opportunities.into_iter().find(|o| &o.title == title) {
-                        let detail = format!("{} (EXPANSION) owned by {}", o.name, o.owner);
-                        return Ok(Some((o, detail)));
-                    }
-                    let request = apb::GetExpansionRequest {
-                        name: expansion.name.clone(),
-                    };
-                    let expansion = self
-                        .clients
-                        .accounts
-                        .clone()
-                        .get_expansion(self.call(rep, request)?)
-                        .await
-                        .answer("GetExpansion")?;
-                    not_refused(
-                        expansion.create_opportunity_call.as_ref(),
-                        "account-management",
-                    )?;
-                    Ok(None)
-                },
-            )
-            .await?;
+            ),
+            identified_at,
+            listed,
+            |o| o.title == expansion.title,
+            owed,
+        )
+        .await?;
 
         let referral = progress
             .step("the customer refers a company", async {
@@ -1610,51 +1588,78 @@ impl Demo {
             })
             .await?;
         let referred_at = Instant::now();
-        let referral = &referral;
-        let referred = referral
-            .referred_company
-            .as_ref()
-            .map_or("", |c| c.account_id.as_str());
-
-        progress
-            .hop(
+        let listed = pb::ListOpportunitiesRequest {
+            account_id: referral
+                .referred_company
+                .as_ref()
+                .map_or(String::new(), |c| c.account_id.clone()),
+            ..Default::default()
+        };
+        let owed = || async {
+            let request = apb::GetReferralRequest {
+                name: referral.name.clone(),
+            };
+            let referral = self
+                .clients
+                .accounts
+                .clone()
+                .get_referral(self.call(rep, request)?)
+                .await
+                .answer("GetReferral")?;
+            Ok(referral.create_opportunity_call)
+        };
+        self.opportunity_opened(
+            progress,
+            (
                 "the rep finds the referred opportunity",
                 "referral → opportunity",
-                referred_at,
-                self.hop_deadline,
-                || async move {
-                    let request = pb::ListOpportunitiesRequest {
-                        account_id: referred.to_owned(),
-                        ..Default::default()
-                    };
-                    let found = self
-                        .clients
-                        .opportunities
-                        .clone()
-                        .list_opportunities(self.call(rep, request)?)
-                        .await
-                        .answer("ListOpportunities")?;
-                    if let Some(o) = found.opportunities.into_iter().next() {
-                        let detail = format!("{} (REFERRAL) owned by {}", o.name, o.owner);
-                        return Ok(Some(((), detail)));
-                    }
-                    let request = apb::GetReferralRequest {
-                        name: referral.name.clone(),
-                    };
-                    let referral = self
-                        .clients
-                        .accounts
-                        .clone()
-                        .get_referral(self.call(rep, request)?)
-                        .await
-                        .answer("GetReferral")?;
-                    not_refused(
-                        referral.create_opportunity_call.as_ref(),
-                        "account-management",
-                    )?;
-                    Ok(None)
-                },
-            )
+            ),
+            referred_at,
+            listed,
+            |_| true,
+            owed,
+        )
+        .await
+    }
+
+    /// The hop from an expansion or a referral to the opportunity it opens: the rep looks among
+    /// the opportunities `listed` for the one `pick` accepts; while it is not there, `owed` reads
+    /// the call account-management owes, so that a refusal ends the hop at once.
+    async fn opportunity_opened<F, Fut>(
+        &self,
+        progress: &mut Progress,
+        (label, hop): (&str, &'static str),
+        since: Instant,
+        listed: pb::ListOpportunitiesRequest,
+        pick: impl Fn(&pb::Opportunity) -> bool,
+        owed: F,
+    ) -> anyhow::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<common::OwedCall>>>,
+    {
+        let rep = &self.cast.rep;
+        let (listed, pick, owed) = (&listed, &pick, &owed);
+        progress
+            .hop(label, hop, since, self.hop_deadline, || async move {
+                let found = self
+                    .clients
+                    .opportunities
+                    .clone()
+                    .list_opportunities(self.call(rep, listed.clone())?)
+                    .await
+                    .answer("ListOpportunities")?;
+                if let Some(o) = found.opportunities.into_iter().find(|o| pick(o)) {
+                    let kind = o
+                        .kind()
+                        .as_str_name()
+                        .trim_start_matches("OPPORTUNITY_KIND_");
+                    let detail = format!("{} ({kind}) owned by {}", o.name, o.owner);
+                    return Ok(Some(((), detail)));
+                }
+                not_refused(owed().await?.as_ref(), "account-management")?;
+                Ok(None)
+            })
             .await
     }
 }
