@@ -89,18 +89,16 @@ pub async fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if outage <= cap {
         bail!("--outage-ms must be longer than --max-backoff-ms: the point is to outlast the cap");
     }
-    let temporary = match &args.data_dir {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().context("creating a temporary data folder")?),
-    };
-    let data_dir = match (&args.data_dir, &temporary) {
-        (Some(dir), _) => {
+    let (data_dir, temporary) = match &args.data_dir {
+        Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the data folder {}", dir.display()))?;
-            dir.canonicalize()?
+            (dir.canonicalize()?, None)
         }
-        (None, Some(dir)) => dir.path().to_path_buf(),
-        (None, None) => unreachable!("a temporary folder exists when none is given"),
+        None => {
+            let dir = tempfile::tempdir().context("creating a temporary data folder")?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
     };
     let run = demo::hex(&demo::random::<4>()?);
     let databases = Databases::create(args.postgres.as_deref(), &run, &data_dir).await?;
@@ -151,8 +149,8 @@ async fn chaos(
         deadline,
     };
     println!(
-        "closeloop chaos: run {run}: at least {} loop(s), {} at once, {} kill(s) every {} ms, then {} down \
-         for {} ms (relay backoff cap {} ms)",
+        "closeloop chaos: run {run}: at least {} loop(s), {} at once, {} kill(s) every {} ms, \
+         then {} down for {} ms (relay backoff cap {} ms)",
         args.loops,
         args.concurrency,
         args.kills,
@@ -171,12 +169,13 @@ async fn chaos(
             killed
         }
     );
-    let (kills, outage, witness) = killed?;
+    let (outage, witness) = killed?;
     loops.push(witness.await.unwrap_or_else(|e| Loop::panicked(&e)));
 
     let customers: Vec<String> = loops.iter().filter_map(|l| l.customer.clone()).collect();
     let auditor = bearer(&issuer, "chaos-audit", Role::Service)?;
     let audit = audit_until_settled(&clients, &auditor, &customers, deadline).await?;
+    let parked = suite.parked().await?;
     let failed: Vec<String> = loops
         .iter()
         .filter_map(|l| l.outcome.as_ref().err().map(|e| format!("{e:#}")))
@@ -203,9 +202,10 @@ async fn chaos(
         loops.len() - failed.len(),
         failed.len()
     );
-    println!("kills        {kills}");
+    println!("kills        {}", args.kills);
     println!("lost         {}", audit.lost.len());
     println!("duplicated   {}", audit.duplicated.len());
+    println!("parked       {}", parked.len());
     match slowest {
         Some((took, hop, customer)) => println!(
             "slowest hop  {:.3} s ({hop}, customer {customer})",
@@ -218,6 +218,7 @@ async fn chaos(
     for (what, list) in [
         ("lost", &audit.lost),
         ("duplicated", &audit.duplicated),
+        ("parked", &parked),
         ("failed loops", &failed),
     ] {
         if !list.is_empty() {
@@ -313,6 +314,16 @@ impl Databases {
         })
     }
 
+    /// The database of the service `def`.
+    fn url(&self, def: &ServiceDef) -> String {
+        suite::SERVICES
+            .iter()
+            .position(|d| d.name == def.name)
+            .and_then(|i| self.urls.get(i))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Drops the PostgreSQL databases this run created (the services are gone by then).
     async fn drop_created(self) {
         let Some((admin_url, names)) = self.created else {
@@ -385,16 +396,8 @@ impl Suite {
             .map(|_| child::free_addr())
             .collect::<anyhow::Result<Vec<_>>>()?;
         let ports: Vec<u16> = addrs.iter().map(SocketAddr::port).collect();
-        let urls: Vec<(&str, &String)> = suite::SERVICES
-            .iter()
-            .map(|def| def.name)
-            .zip(&databases.urls)
-            .collect();
         let wired = suite::wire(config, data_dir, "127.0.0.1", &ports, |def| {
-            urls.iter()
-                .find(|(name, _)| *name == def.name)
-                .map(|(_, url)| (*url).clone())
-                .unwrap_or_default()
+            databases.url(def)
         })?;
         // The children are given the settings file this process read, if any (they do not see
         // `CLOSELOOP_CONFIG`), and everything `wire` decided as variables over it.
@@ -468,6 +471,26 @@ impl Suite {
         Ok(owed)
     }
 
+    /// The calls a service owed and its peer refused for good (parked), each named: under
+    /// faults alone a peer never should.
+    async fn parked(&self) -> anyhow::Result<Vec<String>> {
+        let mut parked = Vec::new();
+        for service in &self.services {
+            let db = Db::connect(&service.database)
+                .await
+                .with_context(|| format!("opening the database of {}", service.def.name))?;
+            let found = outbox::parked(&db, 100).await;
+            db.close().await;
+            parked.extend(found?.into_iter().map(|p| {
+                format!(
+                    "{}'s {} {} refused: {} {}",
+                    service.def.name, p.topic, p.id, p.code, p.message
+                )
+            }));
+        }
+        Ok(parked)
+    }
+
     /// The databases of the services that owe calls to the service `callee`, each with the
     /// name it gives that peer.
     async fn callers(&self, callee: usize) -> anyhow::Result<Vec<(Db, &'static str)>> {
@@ -489,15 +512,15 @@ impl Suite {
 
 /// Kills a random service `--kills` times, starting it again each time, then keeps
 /// [`OUTAGE_SERVICE`] down for `outage` and at least until something is owed to it, and waits
-/// for that to drain once it is back: the kills made, what the outage showed, and the loop
-/// started to owe it something.
+/// for that to drain once it is back: what the outage showed, and the loop started to owe it
+/// something.
 async fn kill(
     suite: &mut Suite,
     args: &Args,
     outage: Duration,
     deadline: Duration,
     looper: &Looper,
-) -> anyhow::Result<(u64, String, tokio::task::JoinHandle<Loop>)> {
+) -> anyhow::Result<(String, tokio::task::JoinHandle<Loop>)> {
     let count = suite.services.len();
     for k in 1..=args.kills {
         tokio::time::sleep(Duration::from_millis(args.kill_every_ms)).await;
@@ -558,8 +581,7 @@ async fn kill(
     for (db, _) in &callers {
         db.close().await;
     }
-    let (summary, witness) = drained?;
-    Ok((args.kills, summary, witness))
+    drained
 }
 
 /// Waits until `callers` owe [`OUTAGE_SERVICE`] nothing, `deadline` at most (`when` says when,

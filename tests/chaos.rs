@@ -72,6 +72,7 @@ fn killed_and_restarted_services_lose_nothing_and_do_nothing_twice() {
     assert_eq!(figure(&stdout, "kills "), KILLS as f64, "{stdout}");
     assert_eq!(figure(&stdout, "lost "), 0.0, "{stdout}");
     assert_eq!(figure(&stdout, "duplicated "), 0.0, "{stdout}");
+    assert_eq!(figure(&stdout, "parked "), 0.0, "{stdout}");
     let loops = figure(&stdout, "loops ");
     assert!(loops >= LOOPS as f64, "{stdout}");
     assert!(

@@ -1,5 +1,6 @@
 //! The servers under test run as child processes of the benchmark, so what `/proc` says about a
-//! child's memory is that server's alone. A [`Child`] is killed when dropped, on every path out
+//! child's memory is that server's alone; `closeloop chaos` runs the suite's services the same
+//! way, to kill them. A [`Child`] is killed when dropped, on every path out
 //! of the benchmark, errors included.
 
 use std::ffi::OsStr;
