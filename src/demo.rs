@@ -602,8 +602,9 @@ impl Demo {
         hop_deadline: Duration,
         patience: Duration,
     ) -> anyhow::Result<Demo> {
-        // Valid for the whole loop, even with every hop and call waiting to its deadline.
-        let ttl = Duration::from_secs(3600) + 4 * hop_deadline + 40 * patience;
+        // Valid for the whole loop, even with every hop (6) and call (about 40) waiting to its
+        // deadline.
+        let ttl = Duration::from_secs(3600) + 6 * hop_deadline + 40 * patience;
         Ok(Demo {
             clients: clients.clone(),
             trace: TraceContext::new()?,
