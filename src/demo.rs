@@ -59,7 +59,7 @@ pub struct Args {
 }
 
 /// Steps the demo prints, for the `[n/N]` counter.
-const STEPS: usize = 24;
+const STEPS: usize = 26;
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a hop's result is looked for in its first second, and after.
@@ -74,31 +74,19 @@ const CURRENCY: &str = "EUR";
 /// When the addresses or tokens cannot be set up, a call is refused, or a hop's result does not
 /// arrive within `--timeout-secs`: the error names the step.
 pub async fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
-    let [opportunities, contracts, handoff, accounts] = addresses(&args)?;
+    let addresses = addresses(&args)?;
     let issuer = suite::issuer(config, &args.data_dir)?;
-    let run = hex(&random::<4>()?);
-    let trace = TraceContext::new()?;
-    // Valid for the whole run, even with every hop waiting to its deadline.
-    let ttl = Duration::from_secs(3600 + 4 * args.timeout_secs);
-    let cast = Cast::new(&issuer, &run, ttl)?;
-    let channel = |address: &str| {
-        closeloop_kit::client::channel(address, CALL_TIMEOUT)
-            .with_context(|| format!("the address {address}"))
-    };
-    // Contracts and payments are served by one service: one connection for both.
-    let contracts_payments = channel(&contracts)?;
-    let demo = Demo {
-        opportunities: OpportunityServiceClient::new(channel(&opportunities)?),
-        contracts: ContractServiceClient::new(contracts_payments.clone()),
-        payments: PaymentServiceClient::new(contracts_payments),
-        handoffs: HandoffServiceClient::new(channel(&handoff)?),
-        accounts: AccountServiceClient::new(channel(&accounts)?),
-        trace,
-        cast,
-        customer: format!("demo-{run}"),
-        today: time::OffsetDateTime::now_utc().date(),
-        hop_deadline: Duration::from_secs(args.timeout_secs),
-    };
+    let clients = Clients::new(&addresses)?;
+    // A call fails at once: against a suite that is not up, waiting helps nobody.
+    let hop_deadline = Duration::from_secs(args.timeout_secs);
+    let demo = Demo::new(
+        &clients,
+        &issuer,
+        &hex(&random::<4>()?),
+        hop_deadline,
+        Duration::ZERO,
+    )?;
+    let [opportunities, contracts, handoff, accounts] = &addresses;
     println!(
         "closeloop demo: one loop for the customer {}",
         demo.customer
@@ -106,13 +94,15 @@ pub async fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     println!("  opportunities {opportunities}, contracts-payments {contracts},");
     println!("  handoff {handoff}, account-management {accounts}");
     println!("trace id {}", demo.trace.trace_id);
-    let mut progress = Progress::new();
+    let mut progress = Progress::new(false);
     demo.run(&mut progress).await.with_context(|| {
         format!(
             "the demo stopped (trace id {}, customer {})",
             demo.trace.trace_id, demo.customer
         )
-    })
+    })?;
+    progress.summary(&demo.trace.trace_id);
+    Ok(())
 }
 
 /// The four services' endpoints (`http://…`): the target's, each replaced by its own option.
@@ -173,13 +163,13 @@ fn parse_target(target: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
-fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+pub fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).context("drawing random bytes")?;
     Ok(bytes)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -301,9 +291,11 @@ fn transient(error: &anyhow::Error) -> bool {
 }
 
 /// Prints the steps: on a terminal, the running step on a line rewritten with a spinner, then
-/// its result; otherwise one plain line per finished step.
-struct Progress {
+/// its result; otherwise one plain line per finished step; nothing when quiet (many loops at
+/// once). It keeps how long each hop took, printed or not.
+pub struct Progress {
     tty: bool,
+    quiet: bool,
     done: usize,
     started: Instant,
     hops: Vec<(&'static str, Duration)>,
@@ -312,9 +304,11 @@ struct Progress {
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 impl Progress {
-    fn new() -> Self {
+    /// Progress of one loop, printed unless `quiet`.
+    pub fn new(quiet: bool) -> Self {
         Progress {
-            tty: std::io::stdout().is_terminal(),
+            tty: !quiet && std::io::stdout().is_terminal(),
+            quiet,
             done: 0,
             started: Instant::now(),
             hops: Vec::new(),
@@ -339,7 +333,11 @@ impl Progress {
     ) -> anyhow::Result<T> {
         let number = self.done + 1;
         let started = Instant::now();
-        let mut out = std::io::stdout();
+        let mut out: Box<dyn Write + Send> = if self.quiet {
+            Box::new(std::io::sink())
+        } else {
+            Box::new(std::io::stdout())
+        };
         let result = if self.tty {
             let mut work = std::pin::pin!(work);
             let mut tick = tokio::time::interval(Duration::from_millis(80));
@@ -461,6 +459,11 @@ impl Progress {
         Ok(value)
     }
 
+    /// Each hop's name and how long it took, in the order they arrived.
+    pub fn hops(&self) -> &[(&'static str, Duration)] {
+        &self.hops
+    }
+
     fn summary(&self, trace_id: &str) {
         println!();
         println!(
@@ -475,19 +478,63 @@ impl Progress {
     }
 }
 
-/// The demo's clients, people and customer.
-struct Demo {
-    opportunities: OpportunityServiceClient<Channel>,
-    contracts: ContractServiceClient<Channel>,
-    payments: PaymentServiceClient<Channel>,
-    handoffs: HandoffServiceClient<Channel>,
-    accounts: AccountServiceClient<Channel>,
+/// Clients of the four services; clones share their connections.
+#[derive(Clone)]
+pub struct Clients {
+    pub opportunities: OpportunityServiceClient<Channel>,
+    pub contracts: ContractServiceClient<Channel>,
+    pub payments: PaymentServiceClient<Channel>,
+    pub handoffs: HandoffServiceClient<Channel>,
+    pub accounts: AccountServiceClient<Channel>,
+}
+
+impl Clients {
+    /// Clients of the services at `addresses` (`http://…` of opportunities, contracts-payments,
+    /// handoff and account-management), connecting on first use.
+    ///
+    /// # Errors
+    /// When an address is not a valid URI.
+    pub fn new(addresses: &[String; 4]) -> anyhow::Result<Clients> {
+        let channel = |address: &str| {
+            closeloop_kit::client::channel(address, CALL_TIMEOUT)
+                .with_context(|| format!("the address {address}"))
+        };
+        let [opportunities, contracts, handoff, accounts] = addresses;
+        // Contracts and payments are served by one service: one connection for both.
+        let contracts_payments = channel(contracts)?;
+        Ok(Clients {
+            opportunities: OpportunityServiceClient::new(channel(opportunities)?),
+            contracts: ContractServiceClient::new(contracts_payments.clone()),
+            payments: PaymentServiceClient::new(contracts_payments),
+            handoffs: HandoffServiceClient::new(channel(handoff)?),
+            accounts: AccountServiceClient::new(channel(accounts)?),
+        })
+    }
+}
+
+/// One loop: its clients, people and customer.
+pub struct Demo {
+    clients: Clients,
     trace: TraceContext,
     cast: Cast,
-    /// The customer's account id, new for each run so each run's resources stand apart.
-    customer: String,
+    /// The customer's account id, new for each loop so each loop's resources stand apart.
+    pub customer: String,
     today: time::Date,
     hop_deadline: Duration,
+    /// How long a call that fails transiently is made again (see [`Demo::send`]).
+    patience: Duration,
+}
+
+/// `$demo.clients.$client.$method(request)` as `$who`, through [`Demo::send`]; `$name` is the
+/// method's gRPC name, for errors.
+macro_rules! send {
+    ($demo:expr, $who:expr, $client:ident . $method:ident ($name:literal, $request:expr)) => {{
+        let client = $demo.clients.$client.clone();
+        $demo.send($who, $name, $request, move |request| {
+            let mut client = client.clone();
+            async move { client.$method(request).await }
+        })
+    }};
 }
 
 fn money(amount_minor: i64) -> common::Money {
@@ -542,6 +589,65 @@ fn not_refused(owed: Option<&common::OwedCall>, owner: &str) -> anyhow::Result<(
 }
 
 impl Demo {
+    /// A loop for the customer `demo-{run}` with people of its own (tokens from `issuer`), each
+    /// hop waited for up to `hop_deadline`, each call made again while it fails transiently for
+    /// up to `patience`.
+    ///
+    /// # Errors
+    /// When random bytes or a token header cannot be made.
+    pub fn new(
+        clients: &Clients,
+        issuer: &closeloop_kit::auth::TokenIssuer,
+        run: &str,
+        hop_deadline: Duration,
+        patience: Duration,
+    ) -> anyhow::Result<Demo> {
+        // Valid for the whole loop, even with every hop (6) and call (about 40) waiting to its
+        // deadline.
+        let ttl = Duration::from_secs(3600) + 6 * hop_deadline + 40 * patience;
+        Ok(Demo {
+            clients: clients.clone(),
+            trace: TraceContext::new()?,
+            cast: Cast::new(issuer, run, ttl)?,
+            customer: format!("demo-{run}"),
+            today: time::OffsetDateTime::now_utc().date(),
+            hop_deadline,
+            patience,
+        })
+    }
+
+    /// Sends `message` as `who` through `call`. A failure that may pass (the service is down or
+    /// restarting: [`transient`]) is sent again, the same message with the same `request_id`,
+    /// until `patience` runs out: the service applies a `request_id` once however often it
+    /// arrives, so a call whose answer was lost is never applied twice.
+    async fn send<M, R, F, Fut>(
+        &self,
+        who: &Person,
+        method: &'static str,
+        message: M,
+        mut call: F,
+    ) -> anyhow::Result<R>
+    where
+        M: Clone,
+        F: FnMut(tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let started = Instant::now();
+        loop {
+            match call(self.call(who, message.clone())?).await.answer(method) {
+                Err(e) if transient(&e) && started.elapsed() < self.patience => {
+                    tokio::time::sleep(POLL_LATER).await;
+                }
+                answered => return answered,
+            }
+        }
+    }
+
+    /// The `request_id` of this loop's `step`: the same each time the step's call is sent.
+    fn request_id(&self, step: &str) -> String {
+        format!("{}-{step}", self.customer)
+    }
+
     /// `message` as `who` sends it: with its token and the demo's trace context.
     fn call<T>(&self, who: &Person, message: T) -> anyhow::Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
@@ -565,7 +671,11 @@ impl Demo {
         format!("{who}@{}.example", self.customer)
     }
 
-    async fn run(&self, progress: &mut Progress) -> anyhow::Result<()> {
+    /// Drives the whole loop, each step through `progress`.
+    ///
+    /// # Errors
+    /// The first step that failed, named.
+    pub async fn run(&self, progress: &mut Progress) -> anyhow::Result<()> {
         let won = self.win_deal(progress).await?;
         let won_at = Instant::now();
         let (placed, ordered_at) = self.contract_to_payments(progress, &won, won_at).await?;
@@ -574,19 +684,17 @@ impl Demo {
         let account = self
             .handoff_to_account(progress, &accepted, accepted_at)
             .await?;
-        self.account_life(progress, &account).await?;
-        progress.summary(&self.trace.trace_id);
-        Ok(())
+        self.account_life(progress, &account).await
     }
 
     /// The rep creates, qualifies and prices a deal, the manager approves its discount, the rep
     /// wins it.
     async fn win_deal(&self, progress: &mut Progress) -> anyhow::Result<pb::Opportunity> {
-        let mut client = self.opportunities.clone();
         let rep = &self.cast.rep;
         let o = progress
             .step("rep creates the deal", async {
                 let request = pb::CreateOpportunityRequest {
+                    request_id: self.request_id("create"),
                     opportunity: Some(pb::Opportunity {
                         account: Some(common::Party {
                             account_id: self.customer.clone(),
@@ -617,10 +725,12 @@ impl Demo {
                     }),
                     ..Default::default()
                 };
-                let o = client
-                    .create_opportunity(self.call(rep, request)?)
-                    .await
-                    .answer("CreateOpportunity")?;
+                let o = send!(
+                    self,
+                    rep,
+                    opportunities.create_opportunity("CreateOpportunity", request)
+                )
+                .await?;
                 let detail = format!("{} owned by {}", o.name, o.owner);
                 Ok((o, detail))
             })
@@ -629,14 +739,20 @@ impl Demo {
         let o = progress
             .step("rep qualifies and prices it", async {
                 let stage = |stage: pb::Stage| pb::MoveOpportunityStageRequest {
+                    request_id: self.request_id(&format!("stage-{}", stage.as_str_name())),
                     name: name.clone(),
                     stage: stage as i32,
                     ..Default::default()
                 };
-                client
-                    .move_opportunity_stage(self.call(rep, stage(pb::Stage::Qualification))?)
-                    .await
-                    .answer("MoveOpportunityStage")?;
+                send!(
+                    self,
+                    rep,
+                    opportunities.move_opportunity_stage(
+                        "MoveOpportunityStage",
+                        stage(pb::Stage::Qualification)
+                    )
+                )
+                .await?;
                 let qualification = pb::Qualification {
                     client_benefit_confirmed: true,
                     realistic_expectations_confirmed: true,
@@ -644,15 +760,19 @@ impl Demo {
                     ..Default::default()
                 };
                 let request = pb::QualifyOpportunityRequest {
+                    request_id: self.request_id("qualify"),
                     name: name.clone(),
                     qualification: Some(qualification),
                     ..Default::default()
                 };
-                client
-                    .qualify_opportunity(self.call(rep, request)?)
-                    .await
-                    .answer("QualifyOpportunity")?;
+                send!(
+                    self,
+                    rep,
+                    opportunities.qualify_opportunity("QualifyOpportunity", request)
+                )
+                .await?;
                 let request = pb::AddLineItemRequest {
+                    request_id: self.request_id("line-item"),
                     name: name.clone(),
                     line_item: Some(pb::LineItem {
                         product_id: "seat".into(),
@@ -665,14 +785,19 @@ impl Demo {
                     }),
                     ..Default::default()
                 };
-                client
-                    .add_line_item(self.call(rep, request)?)
-                    .await
-                    .answer("AddLineItem")?;
-                let o = client
-                    .move_opportunity_stage(self.call(rep, stage(pb::Stage::Proposal))?)
-                    .await
-                    .answer("MoveOpportunityStage")?;
+                send!(
+                    self,
+                    rep,
+                    opportunities.add_line_item("AddLineItem", request)
+                )
+                .await?;
+                let o = send!(
+                    self,
+                    rep,
+                    opportunities
+                        .move_opportunity_stage("MoveOpportunityStage", stage(pb::Stage::Proposal))
+                )
+                .await?;
                 let detail = format!(
                     "qualified, 10 seats at 15% off: {}, now PROPOSAL",
                     amount(o.amount.as_ref())
@@ -685,15 +810,18 @@ impl Demo {
                 let mut approved = 0;
                 for item in o.line_items.iter().filter(|i| i.requires_approval) {
                     let request = pb::ApproveDiscountRequest {
+                        request_id: self.request_id(&format!("approve-{}", item.line_item_id)),
                         name: name.clone(),
                         line_item_id: item.line_item_id.clone(),
                         reason: "strategic logo".into(),
                         ..Default::default()
                     };
-                    client
-                        .approve_discount(self.call(&self.cast.manager, request)?)
-                        .await
-                        .answer("ApproveDiscount")?;
+                    send!(
+                        self,
+                        &self.cast.manager,
+                        opportunities.approve_discount("ApproveDiscount", request)
+                    )
+                    .await?;
                     approved += 1;
                 }
                 let detail = if approved == 0 {
@@ -710,24 +838,30 @@ impl Demo {
         progress
             .step("rep wins the deal", async {
                 let request = pb::MoveOpportunityStageRequest {
+                    request_id: self.request_id("negotiate"),
                     name: name.clone(),
                     stage: pb::Stage::Negotiation as i32,
                     ..Default::default()
                 };
-                client
-                    .move_opportunity_stage(self.call(rep, request)?)
-                    .await
-                    .answer("MoveOpportunityStage")?;
+                send!(
+                    self,
+                    rep,
+                    opportunities.move_opportunity_stage("MoveOpportunityStage", request)
+                )
+                .await?;
                 let request = pb::CloseOpportunityRequest {
+                    request_id: self.request_id("close"),
                     name: name.clone(),
                     outcome: pb::Outcome::Won as i32,
                     close_date: Some(self.date(0)),
                     ..Default::default()
                 };
-                let o = client
-                    .close_opportunity(self.call(rep, request)?)
-                    .await
-                    .answer("CloseOpportunity")?;
+                let o = send!(
+                    self,
+                    rep,
+                    opportunities.close_opportunity("CloseOpportunity", request)
+                )
+                .await?;
                 if o.stage != pb::Stage::ClosedWon as i32 {
                     bail!("{} is not CLOSED_WON after CloseOpportunity", o.name);
                 }
@@ -746,7 +880,6 @@ impl Demo {
         won_at: Instant,
     ) -> anyhow::Result<(cpb::PlaceOrderResponse, Instant)> {
         let rep = &self.cast.rep;
-        let mut contracts = self.contracts.clone();
         let c = progress
             .hop(
                 "contract appears",
@@ -754,7 +887,7 @@ impl Demo {
                 won_at,
                 self.hop_deadline,
                 || {
-                    let mut client = self.contracts.clone();
+                    let mut client = self.clients.contracts.clone();
                     let request = cpb::ListContractsRequest {
                         opportunity: won.name.clone(),
                         ..Default::default()
@@ -834,14 +967,16 @@ impl Demo {
                     ..Default::default()
                 };
                 let request = cpb::UpdateContractRequest {
+                    request_id: self.request_id("fill-contract"),
                     contract: Some(draft),
                     update_mask: mask(&["deliverables", "payment_schedule", "terms", "signers"]),
-                    ..Default::default()
                 };
-                let c = contracts
-                    .update_contract(self.call(rep, request)?)
-                    .await
-                    .answer("UpdateContract")?;
+                let c = send!(
+                    self,
+                    rep,
+                    contracts.update_contract("UpdateContract", request)
+                )
+                .await?;
                 if let Some(blocker) = c.send_blockers.first() {
                     bail!(
                         "sending is still blocked: {} ({})",
@@ -856,14 +991,12 @@ impl Demo {
         let c = progress
             .step("rep sends the contract", async {
                 let request = cpb::SendContractRequest {
+                    request_id: self.request_id("send-contract"),
                     name: c.name.clone(),
                     etag: c.etag.clone(),
                     ..Default::default()
                 };
-                let c = contracts
-                    .send_contract(self.call(rep, request)?)
-                    .await
-                    .answer("SendContract")?;
+                let c = send!(self, rep, contracts.send_contract("SendContract", request)).await?;
                 Ok((c, "SENT".into()))
             })
             .await?;
@@ -873,14 +1006,17 @@ impl Demo {
                 let mut signed = c;
                 for email in [self.client_email("ines"), "max@closeloop.example".into()] {
                     let request = cpb::SignContractRequest {
+                        request_id: self.request_id(&format!("sign-{email}")),
                         name: signed.name.clone(),
                         signer_email: email,
                         ..Default::default()
                     };
-                    signed = contracts
-                        .sign_contract(self.call(&self.cast.esign, request)?)
-                        .await
-                        .answer("SignContract")?;
+                    signed = send!(
+                        self,
+                        &self.cast.esign,
+                        contracts.sign_contract("SignContract", request)
+                    )
+                    .await?;
                 }
                 if signed.status != cpb::ContractStatus::Signed as i32 {
                     bail!("{} is not SIGNED after both signatures", signed.name);
@@ -892,14 +1028,12 @@ impl Demo {
         let (placed, ordered_at) = progress
             .step("rep places the order", async {
                 let request = cpb::PlaceOrderRequest {
+                    request_id: self.request_id("order"),
                     name: c.name.clone(),
                     notes: "closeloop demo".into(),
                     ..Default::default()
                 };
-                let placed = contracts
-                    .place_order(self.call(rep, request)?)
-                    .await
-                    .answer("PlaceOrder")?;
+                let placed = send!(self, rep, contracts.place_order("PlaceOrder", request)).await?;
                 // The handoff is owed from here: its hop is timed from this answer.
                 let ordered_at = Instant::now();
                 let order = placed.order.as_ref().map_or("", |o| o.name.as_str());
@@ -914,7 +1048,6 @@ impl Demo {
             );
         };
 
-        let mut payments = self.payments.clone();
         progress
             .step("finance records an invoice paid", async {
                 let request = cpb::RecordPaymentAttemptRequest {
@@ -927,12 +1060,14 @@ impl Demo {
                         ..Default::default()
                     }),
                     // The processor's event id: a repeat would be applied once.
-                    request_id: format!("{}-paid", self.customer),
+                    request_id: self.request_id("paid"),
                 };
-                let paid = payments
-                    .record_payment_attempt(self.call(&self.cast.finance, request)?)
-                    .await
-                    .answer("RecordPaymentAttempt")?;
+                let paid = send!(
+                    self,
+                    &self.cast.finance,
+                    payments.record_payment_attempt("RecordPaymentAttempt", request)
+                )
+                .await?;
                 let invoice = paid.invoice.unwrap_or_default();
                 if invoice.status != cpb::InvoiceStatus::Paid as i32 {
                     bail!("{} is not PAID after a payment in full", invoice.name);
@@ -955,12 +1090,14 @@ impl Demo {
                         payment_method: "card".into(),
                         ..Default::default()
                     }),
-                    request_id: format!("{}-declined", self.customer),
+                    request_id: self.request_id("declined"),
                 };
-                let failed = payments
-                    .record_payment_attempt(self.call(&self.cast.finance, request)?)
-                    .await
-                    .answer("RecordPaymentAttempt")?;
+                let failed = send!(
+                    self,
+                    &self.cast.finance,
+                    payments.record_payment_attempt("RecordPaymentAttempt", request)
+                )
+                .await?;
                 let Some(follow_up) = failed.follow_up else {
                     bail!("the failed payment opened no follow-up");
                 };
@@ -979,10 +1116,12 @@ impl Demo {
                     contract: c.name.clone(),
                     ..Default::default()
                 };
-                let listed = payments
-                    .list_follow_ups(self.call(rep, request)?)
-                    .await
-                    .answer("ListFollowUps")?;
+                let listed = send!(
+                    self,
+                    rep,
+                    payments.list_follow_ups("ListFollowUps", request)
+                )
+                .await?;
                 if !listed.follow_ups.iter().any(|f| f.name == follow_up.name) {
                     bail!("{} is not among the rep's open follow-ups", follow_up.name);
                 }
@@ -1017,6 +1156,7 @@ impl Demo {
                         ..Default::default()
                     };
                     let found = self
+                        .clients
                         .handoffs
                         .clone()
                         .list_handoffs(self.call(rep, request)?)
@@ -1039,6 +1179,7 @@ impl Demo {
                         name: order.to_owned(),
                     };
                     let order = self
+                        .clients
                         .contracts
                         .clone()
                         .get_order(self.call(rep, request)?)
@@ -1050,7 +1191,6 @@ impl Demo {
             )
             .await?;
 
-        let mut client = self.handoffs.clone();
         let h = progress
             .step("rep completes the handoff", async {
                 // The prefilled goals keep their ids; each gets a success criterion if it has none.
@@ -1104,6 +1244,7 @@ impl Demo {
                     ..Default::default()
                 };
                 let request = hpb::UpdateHandoffRequest {
+                    request_id: self.request_id("complete-handoff"),
                     handoff: Some(completed),
                     update_mask: mask(&[
                         "customer_needs",
@@ -1112,12 +1253,8 @@ impl Demo {
                         "support_contacts",
                         "onboarding_plan",
                     ]),
-                    ..Default::default()
                 };
-                let h = client
-                    .update_handoff(self.call(rep, request)?)
-                    .await
-                    .answer("UpdateHandoff")?;
+                let h = send!(self, rep, handoffs.update_handoff("UpdateHandoff", request)).await?;
                 let left: Vec<String> = h
                     .readiness
                     .iter()
@@ -1135,15 +1272,17 @@ impl Demo {
         let h = progress
             .step("account manager takes it", async {
                 let request = hpb::AssignAccountManagerRequest {
+                    request_id: self.request_id("assign"),
                     name: h.name.clone(),
                     account_manager: am.subject.clone(),
                     etag: h.etag.clone(),
-                    ..Default::default()
                 };
-                let h = client
-                    .assign_account_manager(self.call(am, request)?)
-                    .await
-                    .answer("AssignAccountManager")?;
+                let h = send!(
+                    self,
+                    am,
+                    handoffs.assign_account_manager("AssignAccountManager", request)
+                )
+                .await?;
                 let detail = format!("assigned to {}", h.account_manager);
                 Ok((h, detail))
             })
@@ -1164,6 +1303,7 @@ impl Demo {
                     },
                 ];
                 let request = hpb::ScheduleIntroductionRequest {
+                    request_id: self.request_id("schedule"),
                     name: h.name.clone(),
                     kind: hpb::IntroductionKind::JointCall as i32,
                     schedule_time: Some(timestamp(
@@ -1174,19 +1314,18 @@ impl Demo {
                     etag: h.etag.clone(),
                     ..Default::default()
                 };
-                let h = client
-                    .schedule_introduction(self.call(rep, request)?)
-                    .await
-                    .answer("ScheduleIntroduction")?;
+                let h = send!(
+                    self,
+                    rep,
+                    handoffs.schedule_introduction("ScheduleIntroduction", request)
+                )
+                .await?;
                 let request = hpb::SubmitHandoffRequest {
+                    request_id: self.request_id("submit"),
                     name: h.name.clone(),
                     etag: h.etag.clone(),
-                    ..Default::default()
                 };
-                let h = client
-                    .submit_handoff(self.call(rep, request)?)
-                    .await
-                    .answer("SubmitHandoff")?;
+                let h = send!(self, rep, handoffs.submit_handoff("SubmitHandoff", request)).await?;
                 Ok((h, "joint call scheduled, READY".into()))
             })
             .await?;
@@ -1194,15 +1333,18 @@ impl Demo {
         let h = progress
             .step("account manager holds the introduction", async {
                 let request = hpb::CompleteIntroductionRequest {
+                    request_id: self.request_id("introduce"),
                     name: h.name.clone(),
                     notes: "Goals and onboarding agreed".into(),
                     etag: h.etag.clone(),
                     ..Default::default()
                 };
-                let h = client
-                    .complete_introduction(self.call(am, request)?)
-                    .await
-                    .answer("CompleteIntroduction")?;
+                let h = send!(
+                    self,
+                    am,
+                    handoffs.complete_introduction("CompleteIntroduction", request)
+                )
+                .await?;
                 Ok((h, "introduction COMPLETED".into()))
             })
             .await?;
@@ -1210,14 +1352,11 @@ impl Demo {
         progress
             .step("account manager accepts the handoff", async {
                 let request = hpb::AcceptHandoffRequest {
+                    request_id: self.request_id("accept"),
                     name: h.name.clone(),
                     etag: h.etag.clone(),
-                    ..Default::default()
                 };
-                let h = client
-                    .accept_handoff(self.call(am, request)?)
-                    .await
-                    .answer("AcceptHandoff")?;
+                let h = send!(self, am, handoffs.accept_handoff("AcceptHandoff", request)).await?;
                 if h.status != hpb::HandoffStatus::Accepted as i32 {
                     bail!("{} is not ACCEPTED after AcceptHandoff", h.name);
                 }
@@ -1247,6 +1386,7 @@ impl Demo {
                         ..Default::default()
                     };
                     let found = self
+                        .clients
                         .accounts
                         .clone()
                         .list_accounts(self.call(am, request)?)
@@ -1269,6 +1409,7 @@ impl Demo {
                         name: accepted.name.clone(),
                     };
                     let h = self
+                        .clients
                         .handoffs
                         .clone()
                         .get_handoff(self.call(am, request)?)
@@ -1290,7 +1431,6 @@ impl Demo {
     ) -> anyhow::Result<()> {
         let rep = &self.cast.rep;
         let am = &self.cast.account_manager;
-        let mut client = self.accounts.clone();
         progress
             .step("account manager checks in", async {
                 let outcome_progress = account
@@ -1304,6 +1444,7 @@ impl Demo {
                     .into_iter()
                     .collect();
                 let request = apb::RecordCheckInRequest {
+                    request_id: self.request_id("check-in"),
                     parent: account.name.clone(),
                     check_in: Some(apb::CheckIn {
                         satisfaction: 8,
@@ -1312,12 +1453,9 @@ impl Demo {
                         outcome_progress,
                         ..Default::default()
                     }),
-                    ..Default::default()
                 };
-                let check_in = client
-                    .record_check_in(self.call(am, request)?)
-                    .await
-                    .answer("RecordCheckIn")?;
+                let check_in =
+                    send!(self, am, accounts.record_check_in("RecordCheckIn", request)).await?;
                 let detail = format!("{}, satisfaction {}", check_in.name, check_in.satisfaction);
                 Ok(((), detail))
             })
@@ -1326,6 +1464,7 @@ impl Demo {
         let issue = progress
             .step("operations post an issue", async {
                 let request = apb::PostOperationsUpdateRequest {
+                    request_id: self.request_id("issue"),
                     parent: account.name.clone(),
                     operations_update: Some(apb::OperationsUpdate {
                         kind: apb::OperationsUpdateKind::Issue as i32,
@@ -1334,12 +1473,13 @@ impl Demo {
                         external_ref: "INC-1".into(),
                         ..Default::default()
                     }),
-                    ..Default::default()
                 };
-                let issue = client
-                    .post_operations_update(self.call(&self.cast.operations, request)?)
-                    .await
-                    .answer("PostOperationsUpdate")?;
+                let issue = send!(
+                    self,
+                    &self.cast.operations,
+                    accounts.post_operations_update("PostOperationsUpdate", request)
+                )
+                .await?;
                 let detail = format!("{} (HIGH)", issue.name);
                 Ok((issue, detail))
             })
@@ -1347,12 +1487,15 @@ impl Demo {
 
         progress
             .step("the rep sees it in its feed", async {
-                let feed = client
-                    .list_salesperson_feed(
-                        self.call(rep, apb::ListSalespersonFeedRequest::default())?,
+                let feed = send!(
+                    self,
+                    rep,
+                    accounts.list_salesperson_feed(
+                        "ListSalespersonFeed",
+                        apb::ListSalespersonFeedRequest::default()
                     )
-                    .await
-                    .answer("ListSalespersonFeed")?;
+                )
+                .await?;
                 let Some(entry) = feed.entries.iter().find(|e| {
                     e.operations_update.as_ref().map(|u| u.name.as_str()) == Some(&issue.name)
                 }) else {
@@ -1366,6 +1509,7 @@ impl Demo {
         let expansion = progress
             .step("account manager identifies an expansion", async {
                 let request = apb::IdentifyExpansionRequest {
+                    request_id: self.request_id("expansion"),
                     parent: account.name.clone(),
                     expansion: Some(apb::Expansion {
                         kind: apb::ExpansionKind::Upsell as i32,
@@ -1375,60 +1519,149 @@ impl Demo {
                         expected_close_date: Some(self.date(60)),
                         ..Default::default()
                     }),
-                    ..Default::default()
                 };
-                let expansion = client
-                    .identify_expansion(self.call(am, request)?)
-                    .await
-                    .answer("IdentifyExpansion")?;
+                let expansion = send!(
+                    self,
+                    am,
+                    accounts.identify_expansion("IdentifyExpansion", request)
+                )
+                .await?;
                 let detail = format!("{} for {}", expansion.name, expansion.owner);
                 Ok((expansion, detail))
             })
             .await?;
         let identified_at = Instant::now();
-        let expansion = &expansion;
-        let title = &expansion.title;
-
-        progress
-            .hop(
+        let listed = pb::ListOpportunitiesRequest {
+            account_id: self.customer.clone(),
+            kind: pb::OpportunityKind::Expansion as i32,
+            ..Default::default()
+        };
+        let owed = || async {
+            let request = apb::GetExpansionRequest {
+                name: expansion.name.clone(),
+            };
+            let expansion = self
+                .clients
+                .accounts
+                .clone()
+                .get_expansion(self.call(rep, request)?)
+                .await
+                .answer("GetExpansion")?;
+            Ok(expansion.create_opportunity_call)
+        };
+        self.opportunity_opened(
+            progress,
+            (
                 "the rep finds the new opportunity",
                 "expansion → opportunity",
-                identified_at,
-                self.hop_deadline,
-                || async move {
-                    let request = pb::ListOpportunitiesRequest {
-                        account_id: self.customer.clone(),
-                        kind: pb::OpportunityKind::Expansion as i32,
+            ),
+            identified_at,
+            listed,
+            |o| o.title == expansion.title,
+            owed,
+        )
+        .await?;
+
+        let referral = progress
+            .step("the customer refers a company", async {
+                let request = apb::RecordReferralRequest {
+                    request_id: self.request_id("referral"),
+                    parent: account.name.clone(),
+                    referral: Some(apb::Referral {
+                        referred_company: Some(common::Party {
+                            account_id: format!("{}-referred", self.customer),
+                            display_name: format!("Referred by {}", self.customer),
+                        }),
+                        contact: Some(contact("Rita Referred", &self.client_email("rita"))),
+                        contact_role: pb::StakeholderRole::Champion as i32,
+                        notes: "Same invoice pains".into(),
                         ..Default::default()
-                    };
-                    let found = self
-                        .opportunities
-                        .clone()
-                        .list_opportunities(self.call(rep, request)?)
-                        .await
-                        .answer("ListOpportunities")?;
-                    if let Some(o) = found.opportunities.into_iter().find(|o| &o.title == title) {
-                        let detail = format!("{} (EXPANSION) owned by {}", o.name, o.owner);
-                        return Ok(Some((o, detail)));
-                    }
-                    let request = apb::GetExpansionRequest {
-                        name: expansion.name.clone(),
-                    };
-                    let expansion = self
-                        .accounts
-                        .clone()
-                        .get_expansion(self.call(rep, request)?)
-                        .await
-                        .answer("GetExpansion")?;
-                    not_refused(
-                        expansion.create_opportunity_call.as_ref(),
-                        "account-management",
-                    )?;
-                    Ok(None)
-                },
-            )
+                    }),
+                };
+                let referral = send!(
+                    self,
+                    am,
+                    accounts.record_referral("RecordReferral", request)
+                )
+                .await?;
+                let detail = format!("{} for {}", referral.name, referral.owner);
+                Ok((referral, detail))
+            })
             .await?;
-        Ok(())
+        let referred_at = Instant::now();
+        let listed = pb::ListOpportunitiesRequest {
+            account_id: referral
+                .referred_company
+                .as_ref()
+                .map_or(String::new(), |c| c.account_id.clone()),
+            ..Default::default()
+        };
+        let owed = || async {
+            let request = apb::GetReferralRequest {
+                name: referral.name.clone(),
+            };
+            let referral = self
+                .clients
+                .accounts
+                .clone()
+                .get_referral(self.call(rep, request)?)
+                .await
+                .answer("GetReferral")?;
+            Ok(referral.create_opportunity_call)
+        };
+        self.opportunity_opened(
+            progress,
+            (
+                "the rep finds the referred opportunity",
+                "referral → opportunity",
+            ),
+            referred_at,
+            listed,
+            |_| true,
+            owed,
+        )
+        .await
+    }
+
+    /// The hop from an expansion or a referral to the opportunity it opens: the rep looks among
+    /// the opportunities `listed` for the one `pick` accepts; while it is not there, `owed` reads
+    /// the call account-management owes, so that a refusal ends the hop at once.
+    async fn opportunity_opened<F, Fut>(
+        &self,
+        progress: &mut Progress,
+        (label, hop): (&str, &'static str),
+        since: Instant,
+        listed: pb::ListOpportunitiesRequest,
+        pick: impl Fn(&pb::Opportunity) -> bool,
+        owed: F,
+    ) -> anyhow::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<common::OwedCall>>>,
+    {
+        let rep = &self.cast.rep;
+        let (listed, pick, owed) = (&listed, &pick, &owed);
+        progress
+            .hop(label, hop, since, self.hop_deadline, || async move {
+                let found = self
+                    .clients
+                    .opportunities
+                    .clone()
+                    .list_opportunities(self.call(rep, listed.clone())?)
+                    .await
+                    .answer("ListOpportunities")?;
+                if let Some(o) = found.opportunities.into_iter().find(|o| pick(o)) {
+                    let kind = o
+                        .kind()
+                        .as_str_name()
+                        .trim_start_matches("OPPORTUNITY_KIND_");
+                    let detail = format!("{} ({kind}) owned by {}", o.name, o.owner);
+                    return Ok(Some(((), detail)));
+                }
+                not_refused(owed().await?.as_ref(), "account-management")?;
+                Ok(None)
+            })
+            .await
     }
 }
 

@@ -1,10 +1,12 @@
 //! `closeloop`: runs the whole suite locally (`up`), mints tokens (`token`), runs one service in
 //! the foreground (`serve`), probes a service's health (`health`, for containers), and measures
-//! the opportunities and contracts-payments services (`bench`).
+//! the opportunities and contracts-payments services (`bench`), drives loops through a running
+//! suite (`demo`) or through one it kills and restarts as it goes (`chaos`).
 
 #![forbid(unsafe_code)]
 
 mod bench;
+mod chaos;
 mod demo;
 mod health;
 mod suite;
@@ -104,6 +106,9 @@ enum Command {
     /// Drives one whole loop through a running suite as the real roles would, printing each
     /// step, how long each hop between services took, and the trace id. See the README.
     Demo(demo::Args),
+    /// Runs the four services as processes of their own, drives loops through them while it
+    /// kills and restarts them, and counts that no step was lost or made twice. See the README.
+    Chaos(chaos::Args),
 }
 
 #[derive(Subcommand)]
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
                 timeout_ms,
             } => health::run(addr.as_deref(), &service, Duration::from_millis(timeout_ms)).await,
             Command::Demo(args) => demo::run(cli.config.as_deref(), args).await,
+            Command::Chaos(args) => chaos::run(cli.config.as_deref(), args).await,
         }
     });
     match result {

@@ -70,37 +70,15 @@ pub async fn up(
         .canonicalize()
         .with_context(|| format!("resolving {}", data_dir.display()))?;
 
-    // Each service on its port with its own database; peers point at each other.
     let ports: Vec<u16> = (0..SERVICES.len())
         .map(|i| base_port.saturating_add(i as u16))
         .collect();
-    let mut all = Vec::with_capacity(SERVICES.len());
-    for (def, port) in SERVICES.iter().copied().zip(&ports) {
-        let mut settings = host::load_settings(def, config)
-            .with_context(|| format!("loading the settings of {}", def.name))?;
-        if !key_configured(&settings.common.auth) {
-            let path = data_dir.join(SECRET_FILE);
-            let secret = load_or_create_secret(&path).with_context(|| {
-                format!("reading or creating the signing secret {}", path.display())
-            })?;
-            settings.common.auth.hs256_secret = Some(secret);
-        }
-        settings.common.server.listen = format!("{host}:{port}");
-        settings.common.database.url = format!(
+    let all = wire(config, &data_dir, host, &ports, |def| {
+        format!(
             "sqlite://{}",
             data_dir.join(format!("{}.db", def.name)).display()
-        );
-        // A peer is the service of the suite that serves its gRPC services.
-        for peer in def.peers {
-            if let Some(i) = SERVICES
-                .iter()
-                .position(|d| peer.services.iter().any(|s| d.grpc.contains(s)))
-            {
-                settings.set_peer(peer.name, format!("http://{host}:{}", ports[i]));
-            }
-        }
-        all.push((def, settings));
-    }
+        )
+    })?;
 
     let telemetry = closeloop_kit::telemetry::init("closeloop", &all[0].1.common.telemetry)
         .context("starting telemetry")?;
@@ -163,6 +141,47 @@ pub async fn up(
         bail!("{}", failures.join("; "));
     }
     Ok(())
+}
+
+/// The settings of every service of [`SERVICES`] as `closeloop up` runs them: each on `host` at
+/// its port in `ports` (in the order of [`SERVICES`]) with the database `database` names, its
+/// peers pointing at the others, tokens verified with the configured key or else the signing
+/// secret kept in `data_dir` (created there if missing).
+///
+/// # Errors
+/// When the settings do not load or the secret cannot be read or created.
+pub fn wire(
+    config: Option<&Path>,
+    data_dir: &Path,
+    host: &str,
+    ports: &[u16],
+    database: impl Fn(&ServiceDef) -> String,
+) -> anyhow::Result<Vec<(&'static ServiceDef, host::Settings)>> {
+    let mut all = Vec::with_capacity(SERVICES.len());
+    for (def, port) in SERVICES.iter().copied().zip(ports) {
+        let mut settings = host::load_settings(def, config)
+            .with_context(|| format!("loading the settings of {}", def.name))?;
+        if !key_configured(&settings.common.auth) {
+            let path = data_dir.join(SECRET_FILE);
+            let secret = load_or_create_secret(&path).with_context(|| {
+                format!("reading or creating the signing secret {}", path.display())
+            })?;
+            settings.common.auth.hs256_secret = Some(secret);
+        }
+        settings.common.server.listen = format!("{host}:{port}");
+        settings.common.database.url = database(def);
+        // A peer is the service of the suite that serves its gRPC services.
+        for peer in def.peers {
+            if let Some(i) = SERVICES
+                .iter()
+                .position(|d| peer.services.iter().any(|s| d.grpc.contains(s)))
+            {
+                settings.set_peer(peer.name, format!("http://{host}:{}", ports[i]));
+            }
+        }
+        all.push((def, settings));
+    }
+    Ok(all)
 }
 
 /// `closeloop serve <service>`.

@@ -321,7 +321,7 @@ async fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
 }
 
 /// What `closeloop demo` prints for each step of the loop, in order.
-const DEMO_STEPS: [&str; 24] = [
+const DEMO_STEPS: [&str; 26] = [
     "rep creates the deal",
     "rep qualifies and prices it",
     "manager approves the discount",
@@ -346,6 +346,8 @@ const DEMO_STEPS: [&str; 24] = [
     "the rep sees it in its feed",
     "account manager identifies an expansion",
     "the rep finds the new opportunity",
+    "the customer refers a company",
+    "the rep finds the referred opportunity",
 ];
 
 /// The demo the banner of `closeloop up` tells to run drives one whole loop, printing every step
@@ -381,6 +383,7 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
         "order → handoff",
         "accept → account",
         "expansion → opportunity",
+        "referral → opportunity",
     ] {
         assert!(
             stdout.lines().any(|l| l.trim_start().starts_with(hop)),
@@ -407,7 +410,7 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     let unreachable_took = started.elapsed();
     assert!(!status.success(), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("order → handoff"),
+        stderr.contains("step 13/26 \"handoff appears\"") && stderr.contains("order → handoff"),
         "{stderr}"
     );
     // The last look failed, or was still waiting for the connection when the deadline came.
@@ -417,7 +420,7 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
-        stdout.contains("[12/24] the rep finds the follow-up: "),
+        stdout.contains("[12/26] the rep finds the follow-up: "),
         "the steps before it passed:\n{stdout}"
     );
 
@@ -433,7 +436,7 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     let (status, _, stderr) = demo(elsewhere).await;
     assert!(!status.success(), "{stderr}");
     assert!(
-        stderr.contains("step 1/24 \"rep creates the deal\"")
+        stderr.contains("step 1/26 \"rep creates the deal\"")
             && stderr.contains("Unauthenticated")
             && stderr.contains("--data-dir"),
         "{stderr}"
@@ -445,7 +448,7 @@ async fn demo_drives_one_loop_and_names_the_step_that_does_not_arrive() {
     let (status, _, stderr) = demo(with_handoff(hangs.local_addr().unwrap().to_string())).await;
     assert!(!status.success(), "{stderr}");
     assert!(
-        stderr.contains("step 13/24 \"handoff appears\"") && stderr.contains("no answer"),
+        stderr.contains("step 13/26 \"handoff appears\"") && stderr.contains("no answer"),
         "{stderr}"
     );
     // Each call may take 10 s; the hop's 2 s deadline cuts the one that hangs short.

@@ -1,8 +1,10 @@
 //! The servers under test run as child processes of the benchmark, so what `/proc` says about a
-//! child's memory is that server's alone. A [`Child`] is killed when dropped, on every path out
+//! child's memory is that server's alone; `closeloop chaos` runs the suite's services the same
+//! way, to kill them. A [`Child`] is killed when dropped, on every path out
 //! of the benchmark, errors included.
 
-use std::fs::File;
+use std::ffi::OsStr;
+use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -35,18 +37,23 @@ pub struct Child {
 }
 
 impl Child {
-    /// Starts this executable with `args` and `envs`; its output goes to `log`.
+    /// Starts this executable with `args` and `envs`; its output goes to the end of `log` (a
+    /// process started again on the same log keeps what the one before wrote).
     ///
     /// # Errors
     /// When the executable or the log file cannot be opened.
     pub fn spawn(
         name: &'static str,
         args: &[&str],
-        envs: &[(&str, String)],
+        envs: &[(impl AsRef<OsStr>, impl AsRef<OsStr>)],
         log: PathBuf,
     ) -> anyhow::Result<Child> {
         let exe = std::env::current_exe().context("locating the closeloop executable")?;
-        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone()?;
         let process = Command::new(exe)
             .args(args)
@@ -54,7 +61,7 @@ impl Child {
             // log filter meant for something else would change what is measured.
             .env_remove("CLOSELOOP_CONFIG")
             .env_remove("RUST_LOG")
-            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .envs(envs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

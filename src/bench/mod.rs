@@ -11,7 +11,7 @@
 //! one JSON document ([`report`]).
 
 mod accounts;
-mod child;
+pub(crate) mod child;
 mod echo;
 mod handoffs;
 mod load;
@@ -678,7 +678,7 @@ impl EchoServer {
         let mut child = Child::spawn(
             "echo server",
             &["bench", "--serve-echo", &addr.to_string()],
-            &[],
+            &[] as &[(&str, &str)],
             setup.scratch.join("echo.log"),
         )?;
         child.wait_ready(addr, echo::SERVICE).await?;
