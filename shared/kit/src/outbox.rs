@@ -669,6 +669,9 @@ impl<D: Deliver> Relay<D> {
 
     /// Runs until `stop` turns true; a batch in flight is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        if let Err(e) = self.release_dead_leases().await {
+            tracing::warn!(destination = %self.destination, error = %e, "outbox relay: releasing the leases of a previous process");
+        }
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
         let mut last_lag_report = std::time::Instant::now();
         // The backlog gauges are read once per metrics export, and only when exported.
@@ -845,6 +848,32 @@ impl<D: Deliver> Relay<D> {
             .bind(*service)
             .execute(self.db.writes())
             .await?;
+        }
+        Ok(())
+    }
+
+    /// On SQLite, releases the leases on this destination's commands when the relay starts: the
+    /// file has one process, so a lease found now was left by a process that died mid-delivery
+    /// (killed, out of memory), and its commands would otherwise wait `outbox.lease_ms` (measured
+    /// by `closeloop chaos`: the slowest hop after a kill was the lease, 30 s). On PostgreSQL a
+    /// lease may be another replica's, alive: it runs out on its own.
+    async fn release_dead_leases(&self) -> Result<(), Problem> {
+        if self.db.backend() != crate::db::Backend::Sqlite {
+            return Ok(());
+        }
+        let released = sqlx::query(
+            "UPDATE outbox SET lease_until = 0 WHERE destination = $1 AND deliver_time IS NULL \
+             AND lease_until > 0",
+        )
+        .bind(&self.destination)
+        .execute(self.db.writes())
+        .await?;
+        if released.rows_affected() > 0 {
+            tracing::info!(
+                destination = %self.destination,
+                commands = released.rows_affected(),
+                "outbox relay: released the leases of a process that stopped mid-delivery"
+            );
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use closeloop_kit::Problem;
-use closeloop_kit::db::{Db, Migrations};
+use closeloop_kit::db::{Backend, Db, Migrations};
 use closeloop_kit::outbox::{self, Command, Deliver, DeliveryError, Outbox, Owed, Peer, Relay};
 use closeloop_kit::settings::OutboxSettings;
 use closeloop_kit::testing::TestDatabase;
@@ -285,6 +285,40 @@ async fn a_claimed_command_is_not_claimed_twice_until_its_lease_ends() {
         .unwrap();
     assert_eq!(relay.run_once().await.unwrap(), 1);
     assert_eq!(peer.delivered(), ["cmd-1"]);
+}
+
+#[tokio::test]
+async fn a_relay_starting_on_sqlite_releases_the_leases_of_a_dead_process_and_not_on_postgres() {
+    let (_t, db) = db().await;
+    let outbox = Outbox::new(PEERS);
+    commit(&db, &outbox, &[owed("cmd-1", CREATE)]).await;
+    // A process claimed the command (its relay ran once) and was killed before delivering it.
+    sqlx::query("UPDATE outbox SET destination = $1, lease_until = $2")
+        .bind(PEERS[0].name)
+        .bind(closeloop_kit::time::now_micros() + 60_000_000)
+        .execute(db.writes())
+        .await
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let peer = Scripted::default();
+    let task = outbox::spawn(
+        Relay::new(db.clone(), PEERS[0], peer.clone(), settings()),
+        stop_rx,
+    );
+    for _ in 0..100 {
+        if !peer.delivered().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    match db.backend() {
+        // The file has one process: the lease was the dead one's, the command goes at once.
+        Backend::Sqlite => assert_eq!(peer.delivered(), ["cmd-1"]),
+        // The lease may be a live replica's: it is kept until it runs out.
+        Backend::Postgres => assert!(peer.delivered().is_empty(), "{:?}", peer.delivered()),
+    }
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
 }
 
 #[tokio::test]
