@@ -59,7 +59,7 @@ impl<S, RB> Service<http::Request<Body>> for ClientTrace<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<RB>>,
     S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S::Error: std::error::Error + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -87,10 +87,10 @@ where
             async move {
                 let started = Instant::now();
                 let result = call.await;
-                // No answer at all (unreachable, or the channel's deadline passed): UNAVAILABLE.
-                let code = result
-                    .as_ref()
-                    .map_or(tonic::Code::Unavailable as i32, answered_code);
+                let code = match &result {
+                    Ok(answer) => answered_code(answer),
+                    Err(e) => unanswered_code(e),
+                };
                 record_code(&tracing::Span::current(), code);
                 telemetry.record_client_call(&service, &method, code, started.elapsed());
                 result
@@ -98,6 +98,19 @@ where
             .instrument(span),
         )
     }
+}
+
+/// The code of a call that got no answer: DEADLINE_EXCEEDED when the channel's deadline passed
+/// (as tonic reports it to the caller), UNAVAILABLE when the peer could not be reached.
+fn unanswered_code(error: &(dyn std::error::Error + 'static)) -> i32 {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tonic::TimeoutExpired>() {
+            return tonic::Code::DeadlineExceeded as i32;
+        }
+        cause = e.source();
+    }
+    tonic::Code::Unavailable as i32
 }
 
 /// Where the bearer token for peer calls comes from.

@@ -1,12 +1,13 @@
 //! Metrics reach a real OTLP/gRPC metrics receiver under the service's name: the duration of
-//! each call a service answers (`rpc.server.duration`), and its relay's deliveries, retries,
-//! backlog and parked commands per topic. One test per binary: telemetry is process-wide.
+//! each call a service answers (`rpc.server.duration`) and makes (`rpc.client.duration`), and
+//! its relay's deliveries, retries, backlog and parked commands per topic. One test per binary: telemetry is process-wide.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use closeloop_kit::Role;
+use closeloop_kit::client::ClientTrace;
 use closeloop_kit::db::{Db, Migrations};
 use closeloop_kit::outbox::{Command, Deliver, DeliveryError, Outbox, Owed, Peer, Relay};
 use closeloop_kit::settings::{LogFormat, OutboxSettings, TelemetrySettings};
@@ -15,6 +16,16 @@ use closeloop_kit::testing::otlp::Collector;
 use closeloop_kit::testing::toy::{self, TOY, text};
 use closeloop_kit::testing::{TestDatabase, TestService, token};
 use closeloop_proto::codec::ApiCodec;
+use tonic::Status;
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// The last value of the toy's `name` for `topic`.
 fn last(collector: &Collector, name: &str, topic: &str) -> Option<f64> {
@@ -74,6 +85,43 @@ async fn calls_and_outbox_deliveries_are_measured_under_the_services_name() {
                 ApiCodec::<prost_types::Value, prost_types::Value>::default(),
             )
             .await;
+    }
+    // A peer call that outlives its channel's deadline is measured as DEADLINE_EXCEEDED, as the
+    // caller sees it, and one to a peer that is not there as UNAVAILABLE.
+    let caller = ServiceTelemetry::of("closeloop-caller");
+    let timed_out = closeloop_kit::client::channel(
+        &format!("http://{}", service.addr),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let closed = closeloop_kit::client::channel(
+        &format!("http://127.0.0.1:{}", closed_port()),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    for channel in [timed_out, closed] {
+        let mut peer = tonic::client::Grpc::new(ClientTrace::new(channel, caller.clone()));
+        let refused = async {
+            peer.ready()
+                .await
+                .map_err(|e| Status::from_error(e.into()))?;
+            let mut request = tonic::Request::new(prost_types::Duration {
+                seconds: 2,
+                nanos: 0,
+            });
+            let bearer = format!("Bearer {}", token("ana", &[Role::SalesRep]));
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.parse().unwrap());
+            peer.unary(
+                request,
+                toy::path("Sleep"),
+                ApiCodec::<prost_types::Duration, prost_types::Duration>::default(),
+            )
+            .await
+        }
+        .await;
+        assert!(refused.is_err(), "{refused:?}");
     }
     service.stop().await;
 
@@ -167,6 +215,16 @@ async fn calls_and_outbox_deliveries_are_measured_under_the_services_name() {
     };
     assert!(echo("0"), "the answered call: {calls:?}");
     assert!(echo("16"), "the call refused as UNAUTHENTICATED: {calls:?}");
+    let peer_calls = collector.points("closeloop-caller", "rpc.client.duration");
+    for code in ["4", "14"] {
+        assert!(
+            peer_calls.iter().any(|p| {
+                p.attribute("rpc.method") == Some("Sleep")
+                    && p.attribute("rpc.grpc.status_code") == Some(code)
+            }),
+            "a peer call with code {code}: {peer_calls:?}"
+        );
+    }
     assert!(
         collector
             .points("closeloop-test", "rpc.server.duration")
